@@ -1,0 +1,20 @@
+from django.urls import reverse
+
+
+def capabilities(request):
+    """Navigation by capability: each person sees the places their capabilities open."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    items = [("Home", reverse("home"))]
+    if user.is_org_admin:
+        items.append(("People", reverse("accounts:people")))
+        items.append(("Organisation", reverse("accounts:organisation")))
+    items.append(("My profile", reverse("accounts:profile")))
+    path = request.path
+    return {
+        "nav_items": [
+            {"label": label, "url": url, "current": path == url or (url != "/" and path.startswith(url))}
+            for label, url in items
+        ]
+    }

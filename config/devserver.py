@@ -1,0 +1,68 @@
+"""`make run`: the ASGI server, a Celery worker and Celery beat together, stopped together.
+
+Ctrl-C (or SIGTERM) stops every process this started, and waits for them, so running it
+again finds the port free.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+HOST = os.environ.get("HOST", "127.0.0.1")
+PORT = os.environ.get("PORT", "8000")
+
+
+def commands() -> dict[str, list[str]]:
+    python = sys.executable
+    celery = [python, "-m", "celery", "-A", "config"]
+    # The filesystem broker has no fan-out, so the worker's remote control is off there.
+    remote = (
+        [] if os.environ.get("REDIS_URL") else ["--without-mingle", "--without-gossip", "--without-heartbeat"]
+    )
+    return {
+        "web": [python, "-m", "daphne", "-b", HOST, "-p", PORT, "config.asgi:application"],
+        "worker": [*celery, "worker", "--loglevel=INFO", "--concurrency=2", *remote],
+        "beat": [*celery, "beat", "--loglevel=INFO"],
+    }
+
+
+def main() -> int:
+    processes: dict[str, subprocess.Popen] = {}
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for name, command in commands().items():
+        # Own process group: Ctrl-C reaches us once, and we stop the children in order.
+        processes[name] = subprocess.Popen(command, start_new_session=True)
+    print(f"Alongside is at http://{HOST}:{PORT}/  (Ctrl-C stops the server, worker and beat)", flush=True)
+    exit_code = 0
+    while not stopping:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                print(f"{name} exited with {process.returncode}; stopping the rest.", file=sys.stderr)
+                exit_code, stopping = process.returncode or 1, True
+                break
+        time.sleep(0.5)
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for process in processes.values():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    print("Stopped.", flush=True)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

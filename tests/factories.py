@@ -1,0 +1,27 @@
+"""Small builders for test data. Every test builds what it needs through these."""
+
+import itertools
+
+from accounts.models import Organisation, Team, User
+
+_counter = itertools.count(1)
+PASSWORD = "correct horse battery staple"
+
+
+def make_org(name: str = "Riverside Trust", **fields) -> Organisation:
+    return Organisation.objects.create(name=name, **fields)
+
+
+def make_team(organisation: Organisation, name: str | None = None) -> Team:
+    return Team.objects.create(organisation=organisation, name=name or f"Team {next(_counter)}")
+
+
+def make_person(organisation: Organisation | None, name: str | None = None, **fields) -> User:
+    n = next(_counter)
+    name = name or f"Person {n}"
+    email = fields.pop("email", f"{name.lower().replace(' ', '.')}.{n}@example.org")
+    managed_teams = fields.pop("managed_teams", [])
+    user = User.objects.create_user(email, PASSWORD, display_name=name, organisation=organisation, **fields)
+    if managed_teams:
+        user.managed_teams.set(managed_teams)
+    return user
