@@ -1,0 +1,211 @@
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Organisation, validate_time_zone
+
+MAX_CAPACITY = 12
+
+DEFAULT_AGREEMENTS = """\
+Nobody has to share. Passing is always welcome.
+We speak from "I": our own experience, not advice about someone else's.
+We listen to understand, not to fix.
+What is said here stays here; what is learned here may leave.
+We look after ourselves and each other: step out whenever you need to."""
+
+
+class SessionTemplate(models.Model):
+    """The shape of a session: ordered rounds. `organisation=None` marks the templates we ship."""
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, null=True, blank=True, related_name="session_templates"
+    )
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["organisation_id", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TemplateRound(models.Model):
+    class Kind(models.TextChoices):
+        CHECK_IN = "check_in", "Check-in"
+        REFLECTION = "reflection", "Reflection round"
+        MOVING_TOWARDS = "moving_towards", "Moving towards"
+        RELATIONAL_CHECK = "relational_check", "How are we doing together?"
+        CHECK_OUT = "check_out", "Check-out"
+
+    template = models.ForeignKey(SessionTemplate, on_delete=models.CASCADE, related_name="rounds")
+    position = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    title = models.CharField(max_length=120)
+    prompt = models.TextField(blank=True)
+    minutes_per_speaker = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(30)]
+    )
+
+    class Meta:
+        ordering = ["template_id", "position"]
+        constraints = [models.UniqueConstraint("template", "position", name="round_position_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.title}"
+
+
+class Circle(models.Model):
+    class Frequency(models.TextChoices):
+        WEEKLY = "weekly", "Every week"
+        EVERY_N_WEEKS = "every_n_weeks", "Every few weeks"
+        MONTHLY_NTH_WEEKDAY = "monthly_nth_weekday", "Monthly, on the same weekday of the month"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="circles")
+    name = models.CharField(max_length=120)
+    purpose = models.TextField(blank=True)
+    agreements = models.TextField(default=DEFAULT_AGREEMENTS)
+    capacity = models.PositiveSmallIntegerField(
+        default=8, validators=[MinValueValidator(2), MaxValueValidator(MAX_CAPACITY)]
+    )
+    video_url = models.URLField(
+        blank=True, help_text="Your organisation's video-call link, if the circle uses one."
+    )
+
+    # Cadence: a local wall-clock rule in `time_zone`, expanded into sessions by circles.scheduling.
+    time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
+    frequency = models.CharField(max_length=24, choices=Frequency.choices, default=Frequency.WEEKLY)
+    interval_weeks = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(12)], help_text="For every N weeks."
+    )
+    week_of_month = models.SmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-1), MaxValueValidator(4)],
+        help_text="For monthly: 1 to 4, or -1 for the last such weekday.",
+    )
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+    occurrence_count = models.PositiveSmallIntegerField(null=True, blank=True)
+    start_time = models.TimeField()
+    duration_minutes = models.PositiveSmallIntegerField(
+        default=60, validators=[MinValueValidator(15), MaxValueValidator(240)]
+    )
+    template = models.ForeignKey(SessionTemplate, on_delete=models.PROTECT, related_name="circles")
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(capacity__gte=2, capacity__lte=MAX_CAPACITY), name="circle_capacity_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(end_date__isnull=True) | models.Q(end_date__gte=models.F("start_date")),
+                name="circle_end_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+
+class Membership(models.Model):
+    """A person in a circle. Rows are kept after leaving (left_at) so rota history stays fair."""
+
+    class Role(models.TextChoices):
+        MEMBER = "member", "Member"
+        FACILITATOR = "facilitator", "Circle facilitator"
+
+    circle = models.ForeignKey(Circle, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=12, choices=Role.choices, default=Role.MEMBER)
+    rota_opt_in = models.BooleanField(default=False, help_text="Happy to take a turn facilitating.")
+    joined_at = models.DateTimeField(default=timezone.now)
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "circle", "user", condition=models.Q(left_at__isnull=True), name="membership_one_active"
+            )
+        ]
+        indexes = [models.Index(fields=["user", "left_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.circle}"
+
+    @property
+    def is_circle_facilitator(self) -> bool:
+        return self.role == self.Role.FACILITATOR
+
+
+class CircleSession(models.Model):
+    """One meeting of a circle, materialised from the cadence (or added by hand)."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        LIVE = "live", "Live"
+        ENDED = "ended", "Ended"
+        SKIPPED = "skipped", "Skipped"
+        CANCELLED = "cancelled", "Cancelled"
+
+    circle = models.ForeignKey(Circle, on_delete=models.CASCADE, related_name="sessions")
+    # The cadence occurrence this session came from: the key that keeps materialising idempotent.
+    occurrence_date = models.DateField()
+    starts_at = models.DateTimeField(db_index=True)
+    ends_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    moved = models.BooleanField(default=False, help_text="Moved by hand: re-planning leaves it where it is.")
+    change_reason = models.CharField(max_length=300, blank=True)
+    facilitator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Bumped on every change members should see in their calendars (RFC 5545 SEQUENCE).
+    revision = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        constraints = [
+            models.UniqueConstraint("circle", "occurrence_date", name="session_one_per_occurrence"),
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="session_ends_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.circle} at {self.starts_at:%Y-%m-%d %H:%M} UTC"
+
+
+class AwayPeriod(models.Model):
+    """Dates a person is away: no facilitation turns and no reminders then."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="away_periods")
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    note = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["starts_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_on__gte=models.F("starts_on")), name="away_ends_after_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} away {self.starts_on}–{self.ends_on}"
