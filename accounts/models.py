@@ -199,6 +199,15 @@ class Invitation(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # Re-inviting revokes the open invitation first, so a person never holds two live links
+            # from one organisation; this also stops two admins racing to invite the same email.
+            models.UniqueConstraint(
+                fields=["organisation", "email"],
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_open_per_email",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Invitation for {self.email}"
