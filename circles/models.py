@@ -175,6 +175,9 @@ class CircleSession(models.Model):
     )
     # Bumped on every change members should see in their calendars (RFC 5545 SEQUENCE).
     revision = models.PositiveIntegerField(default=0)
+    # Cancelled because a cadence edit dropped this date (not by a person): a later edit that
+    # brings the date back reinstates it.
+    unplanned = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -209,3 +212,45 @@ class AwayPeriod(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} away {self.starts_on}–{self.ends_on}"
+
+
+class CoverRequest(models.Model):
+    """A session's facilitator asks another opted-in member to take their turn."""
+
+    session = models.ForeignKey(CircleSession, on_delete=models.CASCADE, related_name="cover_requests")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # One open request per session: two members accepting at once cannot both win.
+            models.UniqueConstraint(
+                "session", condition=models.Q(accepted_at__isnull=True), name="cover_one_open_per_session"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Cover for {self.session}"
+
+
+class CalendarFeed(models.Model):
+    """A person's secret calendar address. Deleting the row revokes it; a new token replaces it.
+
+    The token is kept as is (not hashed) so the person can copy their address again later: it
+    only opens session times and circle names, and it can be revoked at any moment.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feed"
+    )
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Calendar feed for {self.user}"
