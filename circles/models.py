@@ -254,3 +254,103 @@ class CalendarFeed(models.Model):
 
     def __str__(self) -> str:
         return f"Calendar feed for {self.user}"
+
+
+# --- Live rooms ---------------------------------------------------------------------------------
+# The live state of a session room. Postgres is the truth: every accepted change is a SessionEvent
+# written in the same transaction as the change, numbered from LiveRoom.last_seq under a row lock.
+
+
+class LiveRoom(models.Model):
+    """The mutable state of one session's room, and its event counter.
+
+    Every live write locks this row (select_for_update) first: that serialises changes per session,
+    which is what keeps `last_seq` gap-free and the state consistent with the events.
+    """
+
+    session = models.OneToOneField(
+        CircleSession, on_delete=models.CASCADE, primary_key=True, related_name="room"
+    )
+    last_seq = models.PositiveBigIntegerField(default=0)
+    # round, holder, order, spoken, hands, timer, away, moment: see circles.live.EMPTY_STATE.
+    state = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"Room for {self.session_id} at seq {self.last_seq}"
+
+
+class SessionEvent(models.Model):
+    """One accepted change in a room. `patch` is what a client merges into its state.
+
+    `text` holds message words only (kind "message.posted"); it is blanked when the chat retention
+    ends, while the structural row stays for attendance and history.
+    """
+
+    session = models.ForeignKey(CircleSession, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=40)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    patch = models.JSONField(default=dict)
+    text = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["session_id", "seq"]
+        constraints = [models.UniqueConstraint("session", "seq", name="session_event_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.seq} in session {self.session_id}"
+
+
+class ClientCommand(models.Model):
+    """A client message that was applied: its client-chosen id makes a resend a no-op."""
+
+    session = models.ForeignKey(CircleSession, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    client_id = models.CharField(max_length=64)
+    seq = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("session", "user", "client_id", name="client_command_once")]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} by {self.user_id}"
+
+
+class RoomConnection(models.Model):
+    """One open socket (one browser tab) in a room. Several tabs of one person count once.
+
+    `seen_at` is refreshed by the client's heartbeat, so rows left behind by a server that died
+    are swept once they go quiet.
+    """
+
+    session = models.ForeignKey(CircleSession, on_delete=models.CASCADE, related_name="connections")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    channel_name = models.CharField(max_length=200, unique=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["session", "user"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in session {self.session_id}"
+
+
+class Attendance(models.Model):
+    """A stretch of time a person was in the room. Brief drops are merged into one stretch."""
+
+    session = models.ForeignKey(CircleSession, on_delete=models.CASCADE, related_name="attendance")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attendance")
+    joined_at = models.DateTimeField()
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["session_id", "user_id", "joined_at"]
+        indexes = [models.Index(fields=["session", "user", "joined_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in session {self.session_id} from {self.joined_at:%H:%M}"
