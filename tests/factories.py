@@ -25,3 +25,22 @@ def make_person(organisation: Organisation | None, name: str | None = None, **fi
     if managed_teams:
         user.managed_teams.set(managed_teams)
     return user
+
+
+def make_circle(facilitator: User, name: str = "Tuesday circle", members=(), **fields):
+    """A weekly circle with `facilitator` as its circle facilitator and `members` in it (no sessions)."""
+    from datetime import date, time
+
+    from circles.models import Circle, Membership, SessionTemplate
+
+    fields.setdefault("template", SessionTemplate.objects.filter(organisation=None).first())
+    fields.setdefault("time_zone", "Europe/London")
+    fields.setdefault("start_date", date(2025, 1, 7))
+    fields.setdefault("start_time", time(14, 0))
+    circle = Circle.objects.create(
+        organisation=facilitator.organisation, name=name, created_by=facilitator, **fields
+    )
+    Membership.objects.create(circle=circle, user=facilitator, role=Membership.Role.FACILITATOR)
+    for person in members:
+        Membership.objects.create(circle=circle, user=person)
+    return circle
