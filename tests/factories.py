@@ -1,8 +1,10 @@
 """Small builders for test data. Every test builds what it needs through these."""
 
 import itertools
+from datetime import date, time
 
 from accounts.models import Organisation, Team, User
+from circles.models import Circle, Membership, SessionTemplate
 
 _counter = itertools.count(1)
 PASSWORD = "correct horse battery staple"
@@ -29,10 +31,6 @@ def make_person(organisation: Organisation | None, name: str | None = None, **fi
 
 def make_circle(facilitator: User, name: str = "Tuesday circle", members=(), **fields):
     """A weekly circle with `facilitator` as its circle facilitator and `members` in it (no sessions)."""
-    from datetime import date, time
-
-    from circles.models import Circle, Membership, SessionTemplate
-
     fields.setdefault("template", SessionTemplate.objects.filter(organisation=None).first())
     fields.setdefault("time_zone", "Europe/London")
     fields.setdefault("start_date", date(2025, 1, 7))
