@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 
-from accounts.models import Team, User
+from accounts.models import CrisisLink, Invitation, Team, User
 
 
 def org_admin_required(view):
@@ -24,13 +24,34 @@ def org_admin_required(view):
     return wrapper
 
 
+def _require_admin(user: User) -> None:
+    if not (user.is_org_admin and user.organisation_id):
+        raise PermissionDenied("Only organisation admins can do this.")
+
+
 def get_person_for_admin(user: User, pk: int) -> User:
-    if not user.is_org_admin:
-        raise PermissionDenied
-    return get_object_or_404(User, pk=pk, organisation_id=user.organisation_id)
+    _require_admin(user)
+    return get_object_or_404(
+        User.objects.select_related("organisation"), pk=pk, organisation_id=user.organisation_id
+    )
 
 
 def get_team_for_admin(user: User, pk: int) -> Team:
-    if not user.is_org_admin:
-        raise PermissionDenied
-    return get_object_or_404(Team, pk=pk, organisation_id=user.organisation_id)
+    _require_admin(user)
+    return get_object_or_404(
+        Team.objects.select_related("organisation"), pk=pk, organisation_id=user.organisation_id
+    )
+
+
+def get_invitation_for_admin(user: User, pk: int) -> Invitation:
+    _require_admin(user)
+    return get_object_or_404(
+        Invitation.objects.select_related("organisation", "team"), pk=pk, organisation_id=user.organisation_id
+    )
+
+
+def get_crisis_link_for_admin(user: User, pk: int) -> CrisisLink:
+    _require_admin(user)
+    return get_object_or_404(
+        CrisisLink.objects.select_related("organisation"), pk=pk, organisation_id=user.organisation_id
+    )

@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
-from accounts.models import User
+from accounts.models import Team, User
 
 
 class EmailAuthenticationForm(AuthenticationForm):
@@ -55,3 +55,139 @@ class ProfileForm(forms.ModelForm):
             "quiet_hours_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
             "quiet_hours_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         }
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autocomplete": "off"}))
+    display_name = forms.CharField(
+        label="Name (optional)",
+        max_length=80,
+        required=False,
+        help_text="They can change it when they accept.",
+    )
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, empty_label="No team yet")
+    is_facilitator = forms.BooleanField(label="Facilitator: can set up circles and rotations", required=False)
+    is_org_admin = forms.BooleanField(label="Admin: can manage people, teams and policies", required=False)
+
+    def __init__(self, *args, organisation_id: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = Team.objects.filter(organisation_id=organisation_id)
+
+
+class InvitationCsvForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="One person per row, with the columns email,display_name,team,facilitator,admin. "
+        "Only email is required; write yes in facilitator or admin to give that capability.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+
+
+class InvitationAcceptForm(forms.Form):
+    display_name = forms.CharField(label="Name shown to others", max_length=80)
+    pronouns = forms.CharField(label="Pronouns (optional)", max_length=40, required=False)
+    time_zone = forms.CharField(
+        label="Your time zone",
+        max_length=64,
+        required=False,
+        help_text="Times are shown in this zone. Leave empty to use your organisation's.",
+        widget=forms.TextInput(attrs={"list": "time-zones", "autocomplete": "off"}),
+    )
+    password = forms.CharField(
+        label="Choose a password",
+        strip=False,
+        help_text="At least 10 characters, not too common, and not like your name or email.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password_again = forms.CharField(
+        label="Type the password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password") and data.get("password_again") and data["password"] != data["password_again"]:
+            self.add_error("password_again", "The two passwords are different. Type them again.")
+        return data
+
+
+class PersonForm(forms.Form):
+    is_member = forms.BooleanField(label="Member: can join circles", required=False)
+    is_facilitator = forms.BooleanField(label="Facilitator: can set up circles and rotations", required=False)
+    is_org_admin = forms.BooleanField(label="Admin: can manage people, teams and policies", required=False)
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, empty_label="No team")
+    managed_teams = forms.ModelMultipleChoiceField(
+        queryset=Team.objects.none(),
+        required=False,
+        label="Manages these teams",
+        help_text="Managers see only anonymous participation figures for these teams, "
+        "never names or content.",
+        widget=forms.CheckboxSelectMultiple,
+    )
+    line_managers = forms.ModelMultipleChoiceField(
+        queryset=User.objects.none(),
+        required=False,
+        label="Line managed by",
+        help_text="A person and their line manager are never placed in the same circle.",
+    )
+
+    def __init__(self, *args, person: User, teams, colleagues, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {
+                "is_member": person.is_member,
+                "is_facilitator": person.is_facilitator,
+                "is_org_admin": person.is_org_admin,
+                "team": person.team_id,
+                "managed_teams": [team.pk for team in person.managed_teams.all()],
+                "line_managers": [link.manager_id for link in person.manager_links.all()],
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams
+        self.fields["managed_teams"].queryset = teams
+        self.fields["line_managers"].queryset = colleagues
+
+
+class OrganisationForm(forms.Form):
+    name = forms.CharField(label="Organisation name", max_length=120)
+    time_zone = forms.CharField(
+        label="Default time zone",
+        max_length=64,
+        help_text="Used for anyone who has not chosen their own.",
+        widget=forms.TextInput(attrs={"list": "time-zones", "autocomplete": "off"}),
+    )
+    anonymity_threshold = forms.IntegerField(
+        label="Anonymity threshold",
+        help_text="Managers never see a figure about fewer people than this. "
+        "3 is the lowest allowed; 5 is usual.",
+        widget=forms.NumberInput(attrs={"min": 3}),
+    )
+    chat_retention_days = forms.IntegerField(
+        label="Keep live-session chat for (days)",
+        help_text="0 deletes the chat when the session ends.",
+        widget=forms.NumberInput(attrs={"min": 0}),
+    )
+    reflection_retention_days = forms.IntegerField(
+        label="Keep reflections for (days)",
+        required=False,
+        help_text="Leave empty to keep reflections until their authors delete them.",
+        widget=forms.NumberInput(attrs={"min": 1}),
+    )
+    crisis_text = forms.CharField(
+        label="What to say to someone in crisis",
+        required=False,
+        help_text="Shown with the crisis links on every circle page and live session.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class TeamForm(forms.Form):
+    name = forms.CharField(label="Team name", max_length=120)
+
+
+class CrisisLinkForm(forms.Form):
+    label = forms.CharField(label="Who to contact", max_length=120)
+    url = forms.URLField(label="Web address", required=False, assume_scheme="https")
+    phone = forms.CharField(label="Phone number", max_length=40, required=False)
