@@ -175,8 +175,8 @@ class CircleSession(models.Model):
     )
     # Bumped on every change members should see in their calendars (RFC 5545 SEQUENCE).
     revision = models.PositiveIntegerField(default=0)
-    # Cancelled because a cadence edit dropped this date (not by a person): a later edit that
-    # brings the date back reinstates it.
+    # Cancelled or skipped by the planner, not by a person (a cadence edit dropped the date, or its
+    # time fell into a clock change): a later edit that plans the date again reinstates it.
     unplanned = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
