@@ -2,9 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 
 from circles.views import home
+from config.health import healthz
 
 urlpatterns = [
     path("", home, name="home"),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
+    path("healthz/", healthz, name="healthz"),
 ]
