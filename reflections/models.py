@@ -127,8 +127,12 @@ class Affirmation(models.Model):
     """'This resonated': one per person per thread or perspective."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, null=True, blank=True, related_name="affirmations")
-    reply = models.ForeignKey(Reply, on_delete=models.CASCADE, null=True, blank=True, related_name="affirmations")
+    thread = models.ForeignKey(
+        Thread, on_delete=models.CASCADE, null=True, blank=True, related_name="affirmations"
+    )
+    reply = models.ForeignKey(
+        Reply, on_delete=models.CASCADE, null=True, blank=True, related_name="affirmations"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -143,6 +147,9 @@ class Affirmation(models.Model):
             models.UniqueConstraint("user", "reply", name="affirmation_once_per_reply"),
         ]
 
+    def __str__(self) -> str:
+        return f"Affirmation {self.pk}"
+
 
 class ThreadRead(models.Model):
     """How far a member has read a thread: what is newer shows as unread."""
@@ -154,11 +161,16 @@ class ThreadRead(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint("user", "thread", name="thread_read_once")]
 
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.thread_id} at {self.last_read_at:%Y-%m-%d %H:%M}"
+
 
 class JournalEntry(models.Model):
     """Private: only the author ever reads it. Not registered in the Django admin."""
 
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="journal_entries")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="journal_entries"
+    )
     body = models.TextField(max_length=BODY_MAX)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -166,6 +178,10 @@ class JournalEntry(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "journal entries"
+
+    def __str__(self) -> str:
+        # Never the words: a journal entry is private even in a log line or the shell.
+        return f"Journal entry {self.pk}"
 
 
 class Intention(models.Model):
@@ -208,6 +224,9 @@ class IntentionStep(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.text
 
 
 class ConcernReport(models.Model):

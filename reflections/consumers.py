@@ -1,0 +1,78 @@
+"""Live perspectives on a thread page: the socket only rings the bell.
+
+The server sends {"type": "reply.created", "reply": <id>}; the page fetches the rendered
+perspectives newer than the last one it has over HTTP (access-checked again there). Membership is
+checked on connect, before every inbound message is acted on, and before each event is forwarded,
+so someone who leaves the circle stops hearing about it at once.
+"""
+
+import json
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from circles.models import Membership
+from reflections.models import Thread
+from reflections.services import thread_group, thread_mark_read
+
+NOT_A_MEMBER = 4403
+
+
+@database_sync_to_async
+def _is_member(user_id: int, thread_id: int) -> bool:
+    circle_id = Thread.objects.filter(pk=thread_id).values_list("circle_id", flat=True).first()
+    return (
+        circle_id is not None
+        and Membership.objects.filter(circle_id=circle_id, user_id=user_id, left_at__isnull=True).exists()
+    )
+
+
+@database_sync_to_async
+def _mark_read(user, thread_id: int) -> None:
+    thread_mark_read(user=user, thread=Thread(pk=thread_id))
+
+
+class ThreadConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        self.user = self.scope.get("user")
+        self.thread_id = int(self.scope["url_route"]["kwargs"]["pk"])
+        self.group = thread_group(self.thread_id)
+        if (
+            self.user is None
+            or not self.user.is_authenticated
+            or not await _is_member(self.user.pk, self.thread_id)
+        ):
+            await self.close(code=NOT_A_MEMBER)
+            return
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        if not await _is_member(self.user.pk, self.thread_id):
+            await self.close(code=NOT_A_MEMBER)
+            return
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "ping":
+            await self.send_json({"type": "pong"})
+        elif kind == "read":
+            await _mark_read(self.user, self.thread_id)
+            await self.send_json({"type": "read.saved"})
+        else:
+            await self.send_json({"type": "error", "message": "Unknown message type; use ping or read."})
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        # A malformed or binary frame gets an error reply, never a dropped socket.
+        try:
+            content = json.loads(text_data) if text_data else None
+        except ValueError:
+            content = None
+        await self.receive_json(content)
+
+    async def reply_created(self, event):
+        if not await _is_member(self.user.pk, self.thread_id):
+            await self.close(code=NOT_A_MEMBER)
+            return
+        await self.send_json({"type": "reply.created", "reply": event["reply"]})

@@ -1,0 +1,228 @@
+"""Reads for reflections, always scoped to a person who has already been let in by access.py.
+
+Each function runs a fixed number of queries whatever the number of threads, perspectives or
+affirmations, so pages cost the same with one reply as with a thousand.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.core.paginator import Page, Paginator
+from django.db import connection
+from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from accounts.models import User
+from circles.models import Circle
+from reflections.models import (
+    Affirmation,
+    ConcernReport,
+    Intention,
+    IntentionStep,
+    JournalEntry,
+    Prompt,
+    Reply,
+    Task,
+    Thread,
+    ThreadRead,
+)
+
+THREADS_PER_PAGE = 20
+REPLIES_PER_PAGE = 50
+JOURNAL_PER_PAGE = 20
+
+
+def _affirmations_with_names() -> Prefetch:
+    return Prefetch(
+        "affirmations",
+        queryset=Affirmation.objects.select_related("user").only(
+            "id", "thread_id", "reply_id", "user_id", "user__display_name"
+        ),
+    )
+
+
+def _search(threads: QuerySet, query: str) -> QuerySet:
+    """Threads whose title, text or perspectives match. Postgres ranks words; elsewhere a substring."""
+    query = query.strip()
+    if not query:
+        return threads
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchVector
+
+        search = SearchQuery(query, search_type="websearch", config="english")
+        in_replies = (
+            Reply.objects.filter(deleted_at__isnull=True)
+            .annotate(document=SearchVector("body", config="english"))
+            .filter(document=search)
+            .values("thread_id")
+        )
+        return threads.annotate(document=SearchVector("title", "body", "takeaway", config="english")).filter(
+            Q(document=search) | Q(pk__in=in_replies)
+        )
+    in_replies = Reply.objects.filter(deleted_at__isnull=True, body__icontains=query).values("thread_id")
+    return threads.filter(
+        Q(title__icontains=query)
+        | Q(body__icontains=query)
+        | Q(takeaway__icontains=query)
+        | Q(pk__in=in_replies)
+    )
+
+
+def threads_for_circle(*, user: User, circle: Circle, query: str = "", page: int | str = 1) -> Page:
+    """A page of the circle's threads, newest activity first, each with its perspective count and
+    `last_read_at` for this person (None: never opened)."""
+    last_read = ThreadRead.objects.filter(thread=OuterRef("pk"), user=user).values("last_read_at")[:1]
+    threads = (
+        Thread.objects.filter(circle=circle)
+        .select_related("author")
+        .annotate(
+            reply_count=Count("replies", filter=Q(replies__deleted_at__isnull=True)),
+            last_read_at=Subquery(last_read),
+        )
+        .order_by("-last_activity_at", "-id")
+    )
+    threads = _search(threads, query)
+    return Paginator(threads, THREADS_PER_PAGE).get_page(page)
+
+
+def is_unread(thread: Thread) -> bool:
+    return thread.last_read_at is None or thread.last_activity_at > thread.last_read_at
+
+
+@dataclass(frozen=True)
+class ThreadPage:
+    thread: Thread
+    replies: Page
+    previous_read_at: datetime | None
+
+
+def _mark_viewer_affirmed(user: User, posts) -> None:
+    """Set `viewer_affirmed` on each post from its prefetched affirmations (no queries)."""
+    for post in posts:
+        post.viewer_affirmed = any(a.user_id == user.pk for a in post.affirmations.all())
+
+
+def thread_page(*, user: User, thread: Thread, page: int | str | None = None) -> ThreadPage:
+    """The thread with a page of perspectives (the last page unless asked), affirmations with names,
+    and when this person last read it, so newer perspectives can be marked."""
+    replies = (
+        Reply.objects.filter(thread=thread)
+        .select_related("author")
+        .prefetch_related(_affirmations_with_names())
+    )
+    paginator = Paginator(replies, REPLIES_PER_PAGE)
+    replies_page = paginator.get_page(page if page else paginator.num_pages)
+    thread._prefetched_objects_cache = {
+        "affirmations": list(_affirmations_with_names().queryset.filter(thread=thread))
+    }
+    _mark_viewer_affirmed(user, [thread, *replies_page])
+    previous = (
+        ThreadRead.objects.filter(thread=thread, user=user).values_list("last_read_at", flat=True).first()
+    )
+    return ThreadPage(thread=thread, replies=replies_page, previous_read_at=previous)
+
+
+def post_affirmations(*, user: User, post: Thread | Reply) -> Thread | Reply:
+    """The post with its affirmations (names included) and `viewer_affirmed`, for the affirm fragment."""
+    target = {"thread": post} if isinstance(post, Thread) else {"reply": post}
+    post._prefetched_objects_cache = {
+        "affirmations": list(_affirmations_with_names().queryset.filter(**target))
+    }
+    _mark_viewer_affirmed(user, [post])
+    return post
+
+
+def replies_after(*, user: User, thread: Thread, after_id: int, limit: int = REPLIES_PER_PAGE) -> list[Reply]:
+    """Perspectives newer than `after_id`: what a live page missed."""
+    replies = list(
+        Reply.objects.filter(thread=thread, pk__gt=after_id)
+        .select_related("author")
+        .prefetch_related(_affirmations_with_names())
+        .order_by("created_at", "id")[:limit]
+    )
+    _mark_viewer_affirmed(user, replies)
+    return replies
+
+
+def reply_page_number(reply: Reply) -> int:
+    earlier = Reply.objects.filter(thread_id=reply.thread_id).filter(
+        Q(created_at__lt=reply.created_at) | Q(created_at=reply.created_at, pk__lt=reply.pk)
+    )
+    return earlier.count() // REPLIES_PER_PAGE + 1
+
+
+@dataclass(frozen=True)
+class PromptGroup:
+    task: str
+    label: str
+    prompts: list[Prompt]
+
+
+def prompts_for_organisation(organisation_id: int | None) -> list[PromptGroup]:
+    """The prompt library by IPS task, ours first then the organisation's own. Session-template
+    rounds can offer these as suggestions for their prompt text."""
+    prompts = Prompt.objects.filter(Q(organisation__isnull=True) | Q(organisation_id=organisation_id))
+    grouped: dict[str, list[Prompt]] = {task.value: [] for task in Task}
+    for prompt in prompts.order_by(F("organisation_id").asc(nulls_first=True), "id"):
+        grouped[prompt.task].append(prompt)
+    return [PromptGroup(task=task.value, label=task.label, prompts=grouped[task.value]) for task in Task]
+
+
+def journal_for_user(*, user: User, page: int | str = 1) -> Page:
+    return Paginator(JournalEntry.objects.filter(author=user), JOURNAL_PER_PAGE).get_page(page)
+
+
+def intentions_for_user(user: User) -> list[Intention]:
+    """A person's own intentions still being moved towards, with their steps: for the intentions
+    page and for the live room's check-in round, where each member sees only their own."""
+    return list(
+        Intention.objects.filter(owner=user, status=Intention.Status.ACTIVE)
+        .select_related("circle")
+        .prefetch_related(Prefetch("steps", queryset=IntentionStep.objects.order_by("created_at", "id")))
+        .order_by("-updated_at", "-id")
+    )
+
+
+def reached_intentions_for_user(user: User) -> list[Intention]:
+    return list(
+        Intention.objects.filter(owner=user, status=Intention.Status.REACHED)
+        .select_related("circle")
+        .order_by("-reached_at", "-id")
+    )
+
+
+def intentions_shared_in_circle(circle: Circle) -> list[Intention]:
+    """What current members have chosen to share with this circle."""
+    return list(
+        Intention.objects.filter(
+            circle=circle,
+            status=Intention.Status.ACTIVE,
+            owner__memberships__circle=circle,
+            owner__memberships__left_at__isnull=True,
+        )
+        .select_related("owner")
+        .order_by("-updated_at", "-id")
+    )
+
+
+def intentions_needing_nudge(*, now: datetime | None = None) -> QuerySet:
+    """Active intentions not updated for longer than their owner's nudge setting: what the
+    reminders send a gentle note about."""
+    now = now or timezone.now()
+    due = Q()
+    for choice in Intention.Nudge:
+        if choice.value:
+            due |= Q(nudge_after_days=choice.value, updated_at__lt=now - timedelta(days=choice.value))
+    return Intention.objects.filter(due, status=Intention.Status.ACTIVE, owner__is_active=True)
+
+
+def concerns_for_circle(circle: Circle) -> list[ConcernReport]:
+    return list(
+        ConcernReport.objects.filter(circle=circle).select_related(
+            "reporter", "resolved_by", "thread", "reply"
+        )
+    )
+
+
+def open_concern_count(circle: Circle) -> int:
+    return ConcernReport.objects.filter(circle=circle, resolved_at__isnull=True).count()
