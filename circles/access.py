@@ -6,10 +6,11 @@ a reader of circles. Changing a circle needs its facilitator role (403 otherwise
 """
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404
 
 from accounts.models import User
-from circles.models import Circle, CircleSession, Membership
+from circles.models import AwayPeriod, Circle, CircleSession, CoverRequest, Membership, SessionTemplate
 
 
 def active_membership(user: User, circle_id: int) -> Membership | None:
@@ -20,7 +21,9 @@ def active_membership(user: User, circle_id: int) -> Membership | None:
 
 def get_circle_for_user(user: User, pk: int, *, write: bool = False) -> Circle:
     circle = (
-        Circle.objects.filter(pk=pk, organisation_id=user.organisation_id).select_related("template").first()
+        Circle.objects.filter(pk=pk, organisation_id=user.organisation_id)
+        .select_related("template", "organisation")
+        .first()
     )
     membership = active_membership(user, pk) if circle else None
     if membership is None:
@@ -39,3 +42,47 @@ def get_session_for_user(user: User, pk: int, *, write: bool = False) -> CircleS
     session = CircleSession.objects.select_related("facilitator").get(pk=pk)
     session.circle = circle
     return session
+
+
+def require_facilitator(user: User) -> None:
+    """Starting circles and shaping session templates is for people with the facilitator capability."""
+    if not (user.is_facilitator and user.organisation_id):
+        raise PermissionDenied("Only facilitators can do this.")
+
+
+def get_template_for_user(user: User, pk: int, *, write: bool = False) -> SessionTemplate:
+    """Templates that ship (organisation=None) are readable by every facilitator and changed by nobody."""
+    template = SessionTemplate.objects.filter(
+        Q(organisation=None) | Q(organisation_id=user.organisation_id), pk=pk
+    ).first()
+    if template is None or user.organisation_id is None:
+        raise Http404("No such template.")
+    require_facilitator(user)
+    if write and template.organisation_id is None:
+        raise PermissionDenied(
+            "The templates that come with Alongside can't be changed. Make a copy instead."
+        )
+    return template
+
+
+def get_membership_for_user(user: User, circle: Circle, pk: int) -> Membership:
+    """A membership in a circle the viewer can already see (resolve the circle first)."""
+    membership = circle.memberships.filter(pk=pk, left_at__isnull=True).select_related("user").first()
+    if membership is None:
+        raise Http404("No such member.")
+    return membership
+
+
+def get_cover_for_user(user: User, pk: int) -> CoverRequest:
+    cover = CoverRequest.objects.filter(pk=pk).only("id", "session_id").first()
+    if cover is None:
+        raise Http404("No such cover request.")
+    get_session_for_user(user, cover.session_id)
+    return CoverRequest.objects.select_related("session__circle").get(pk=pk)
+
+
+def get_away_for_user(user: User, pk: int) -> AwayPeriod:
+    away = AwayPeriod.objects.filter(pk=pk, user_id=user.pk).first()
+    if away is None:
+        raise Http404("No such away dates.")
+    return away
