@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+from config.testenv import answers
+
 HOST = os.environ.get("HOST", "127.0.0.1")
 PORT = os.environ.get("PORT", "8000")
 
@@ -41,9 +43,16 @@ def main() -> int:
     for name, command in commands().items():
         # Own process group: Ctrl-C reaches us once, and we stop the children in order.
         processes[name] = subprocess.Popen(command, start_new_session=True)
-    print(f"Alongside is at http://{HOST}:{PORT}/  (Ctrl-C stops the server, worker and beat)", flush=True)
     exit_code = 0
+    announced = False
     while not stopping:
+        # Announce the address only once the server answers, so the link works when it appears.
+        if not announced and answers(HOST, int(PORT)):
+            print(
+                f"Alongside is at http://{HOST}:{PORT}/  (Ctrl-C stops the server, worker and beat)",
+                flush=True,
+            )
+            announced = True
         for name, process in processes.items():
             if process.poll() is not None:
                 print(f"{name} exited with {process.returncode}; stopping the rest.", file=sys.stderr)
