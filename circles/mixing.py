@@ -76,7 +76,7 @@ def circle_count(present: int, size: int) -> int:
     The rule: the count (floor or ceiling of present/size) whose circles come closest to `size`,
     measured by the size furthest from it; on a tie, the smaller circles (more of them), because
     a circle that is too big is harder to hold than one that is a little small. So 13 people in
-    circles of 6 make 7+6 (not 5+4+4), and 14 make 5+5+4 (not 7+7).
+    circles of 6 make 7+6 (not 5+4+4), 14 make 7+7 (not 5+5+4), and 15 make 5+5+5 (not 8+7).
     """
     if present <= 0:
         return 0
@@ -206,7 +206,7 @@ def _check_cliques(present: list[int], k: int, forbid: list[int], round_index: i
             if len(clique) > k:
                 raise InfeasiblePlan(
                     f"round {round_index}: people {sorted(clique)} must all be kept apart, "
-                    f"but there are only {k} circles"
+                    f"but the round has only {k} circle{'' if k == 1 else 's'}"
                 )
 
 

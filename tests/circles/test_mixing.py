@@ -1,0 +1,225 @@
+"""The cohort mixing planner: hard constraints always hold, and it finds repeat-free plans."""
+
+import io
+import json
+from itertools import combinations
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from circles.mixing import (
+    InfeasiblePlan,
+    circle_count,
+    circle_sizes,
+    evaluate_rounds,
+    plan_mixing,
+    random_with_history,
+)
+
+
+def assert_valid(plan, people, size, *, forbidden=(), unavailable=None, skip=0):
+    """Every present person sits exactly once per round, circles are balanced, no forbidden pair meets."""
+    unavailable = unavailable or {}
+    forbidden = {frozenset(p) for p in forbidden}
+    for index, round_ in enumerate(plan.rounds[skip:], start=skip):
+        present = [p for p in range(people) if p not in unavailable.get(index, set())]
+        seated = sorted(p for circle in round_ for p in circle)
+        assert seated == present
+        sizes = sorted(len(c) for c in round_)
+        assert len(round_) == circle_count(len(present), size)
+        assert not sizes or sizes[-1] - sizes[0] <= 1
+        for circle in round_:
+            assert not any(frozenset(pair) in forbidden for pair in combinations(circle, 2))
+    assert plan.repeats == evaluate_rounds(plan.rounds)[1]
+
+
+@st.composite
+def instances(draw):
+    people = draw(st.integers(min_value=2, max_value=24))
+    size = draw(st.integers(min_value=2, max_value=min(6, people)))
+    rounds = draw(st.integers(min_value=1, max_value=4))
+    # Forbidden pairs form a matching, which is always feasible once a round has two circles.
+    order = draw(st.permutations(range(people)))
+    count = draw(st.integers(min_value=0, max_value=people // 2))
+    forbidden = [(order[2 * i], order[2 * i + 1]) for i in range(count)]
+    unavailable = draw(
+        st.dictionaries(
+            st.integers(min_value=0, max_value=rounds - 1),
+            st.sets(st.integers(min_value=0, max_value=people - 1), max_size=people // 3),
+            max_size=rounds,
+        )
+    )
+    return people, size, rounds, forbidden, unavailable
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.integers(min_value=0, max_value=2**16))
+def test_planned_rounds_never_break_a_hard_constraint(instance, seed):
+    people, size, rounds, forbidden, unavailable = instance
+    # A matching can only be infeasible in a round small enough for a single circle.
+    infeasible = any(
+        circle_count(people - len(unavailable.get(r, ())), size) == 1
+        and any(a not in unavailable.get(r, ()) and b not in unavailable.get(r, ()) for a, b in forbidden)
+        for r in range(rounds)
+    )
+    if infeasible:
+        with pytest.raises(InfeasiblePlan, match="kept apart"):
+            plan_mixing(people, size, rounds, forbidden=forbidden, unavailable=unavailable, seconds=0.1)
+        return
+    plan = plan_mixing(
+        people,
+        size,
+        rounds,
+        forbidden=forbidden,
+        unavailable=unavailable,
+        seconds=1.0,
+        seed=seed,
+        iterations=150,
+    )
+    assert_valid(plan, people, size, forbidden=forbidden, unavailable=unavailable)
+    assert all(s.violations == 0 for s in plan.stats)
+
+
+def test_uneven_cohort_gets_circles_that_differ_by_at_most_one():
+    plan = plan_mixing(14, 4, 3, seconds=1.0, seed=3)
+    assert_valid(plan, 14, 4)
+    assert [sorted(len(c) for c in round_) for round_ in plan.rounds] == [[3, 3, 4, 4]] * 3
+
+
+def test_circle_count_prefers_sizes_closest_to_the_wanted_size():
+    assert circle_sizes(13, 6) == [7, 6]
+    assert circle_sizes(14, 6) == [7, 7]
+    assert circle_sizes(15, 6) == [5, 5, 5]
+    assert circle_sizes(12, 6) == [6, 6]
+    assert circle_sizes(1, 6) == [1]
+    assert circle_sizes(0, 6) == []
+
+
+def test_nine_people_in_threes_meet_everyone_once_over_four_rounds():
+    plan = plan_mixing(9, 3, 4, seconds=2.0, seed=1)
+    assert plan.repeats == 0
+    assert all(s.new_pair_share == 1.0 for s in plan.stats)
+    assert_valid(plan, 9, 3)
+
+
+def test_search_alone_finds_a_repeat_free_plan_around_history():
+    # History breaks the symmetry, so no geometric seed is used: the search has to find it.
+    plan = plan_mixing(16, 4, 3, history=[(0, 1), (2, 3)], seconds=2.0, seed=2)
+    assert plan.repeats == 0
+    assert_valid(plan, 16, 4)
+
+
+def test_meeting_a_history_pair_again_counts_as_a_repeat():
+    plan = plan_mixing(4, 4, 1, history=[(0, 1), (2, 3)], seconds=0.5, seed=1)
+    assert plan.rounds == [[[0, 1, 2, 3]]]
+    assert plan.repeats == 2
+    assert plan.stats[0].repeats == 2
+
+
+def test_fixed_rounds_are_kept_verbatim_and_only_later_rounds_are_planned():
+    past = [[[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[0, 3, 6], [1, 4, 7], [2, 5, 8]]]
+    # Person 8 leaves after the second round.
+    plan = plan_mixing(9, 3, 4, fixed_rounds=past, unavailable={2: {8}, 3: {8}}, seconds=2.0, seed=5)
+    assert plan.rounds[:2] == past
+    assert [s.fixed for s in plan.stats] == [True, True, False, False]
+    assert_valid(plan, 9, 3, unavailable={2: {8}, 3: {8}}, skip=2)
+    assert plan.repeats == 0
+
+
+def test_a_forbidden_group_larger_than_the_number_of_circles_is_refused():
+    with pytest.raises(InfeasiblePlan, match=r"\[0, 1, 2\].*only 2 circles"):
+        plan_mixing(6, 3, 1, forbidden=[(0, 1), (1, 2), (0, 2)], seconds=0.5)
+
+
+def test_a_manager_and_report_are_kept_apart_even_when_it_costs_repeats():
+    forbidden = [(0, 1), (2, 3), (4, 5)]
+    plan = plan_mixing(9, 3, 4, forbidden=forbidden, seconds=0.5, seed=4)
+    assert_valid(plan, 9, 3, forbidden=forbidden)
+
+
+def test_teams_are_spread_across_circles():
+    teams = [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    plan = plan_mixing(9, 3, 1, teams=teams, seconds=1.0, seed=1)
+    for circle in plan.rounds[0]:
+        assert sorted(teams[p] for p in circle) == [0, 1, 2]
+    assert plan.team_pairs == 0
+
+
+def test_same_seed_and_step_budget_give_the_same_plan():
+    first = plan_mixing(20, 4, 4, history=[(0, 1)], seconds=5.0, seed=9, iterations=300)
+    second = plan_mixing(20, 4, 4, history=[(0, 1)], seconds=5.0, seed=9, iterations=300)
+    assert first.rounds == second.rounds
+
+
+def test_malformed_input_is_rejected_with_a_reason():
+    with pytest.raises(ValueError, match="at least 2"):
+        plan_mixing(5, 1, 2)
+    with pytest.raises(ValueError, match="person 7"):
+        plan_mixing(5, 2, 2, forbidden=[(0, 7)])
+    with pytest.raises(ValueError, match="appears twice"):
+        plan_mixing(4, 2, 2, fixed_rounds=[[[0, 1], [1, 2]]])
+
+
+def test_random_with_history_baseline_is_valid_and_repeats_more():
+    baseline = random_with_history(15, 3, 7, seed=1)
+    assert_valid(baseline, 15, 3)
+    assert baseline.repeats > 0
+
+
+def run_command(*args):
+    out = io.StringIO()
+    call_command("plan_mixing", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_command_prints_the_plan_as_json(tmp_path):
+    forbid = tmp_path / "forbid.csv"
+    forbid.write_text("0,1\n# the Tuesday pair\n4 5\n")
+    data = json.loads(
+        run_command(
+            "--people=12",
+            "--size=4",
+            "--rounds=3",
+            f"--forbid-file={forbid}",
+            "--seconds=1",
+            "--seed=1",
+            "--json",
+        )
+    )
+    assert len(data["rounds"]) == 3
+    for round_ in data["rounds"]:
+        assert sorted(p for circle in round_ for p in circle) == list(range(12))
+        for circle in round_:
+            assert not {0, 1} <= set(circle) and not {4, 5} <= set(circle)
+    assert data["repeats"] == evaluate_rounds(data["rounds"])[1]
+    assert [s["violations"] for s in data["stats"]] == [0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--people=5", "--size=1", "--rounds=2"], "at least 2"),
+        (["--people=5", "--size=6", "--rounds=2"], "larger than"),
+        (["--people=5", "--size=2", "--rounds=2", "--forbid-file=/no/such/file"], "cannot read"),
+    ],
+)
+def test_command_rejects_bad_input_with_a_clear_error(args, message):
+    with pytest.raises(CommandError, match=message):
+        run_command(*args, "--json")
+
+
+def test_command_rejects_a_forbid_file_with_an_unknown_person(tmp_path):
+    forbid = tmp_path / "forbid.txt"
+    forbid.write_text("0 1\n2 9\n")
+    with pytest.raises(CommandError, match="line 2: person 9 is out of range"):
+        run_command("--people=6", "--size=2", "--rounds=1", f"--forbid-file={forbid}", "--json")
+
+
+def test_command_turns_an_infeasible_plan_into_a_clear_error(tmp_path):
+    forbid = tmp_path / "forbid.txt"
+    forbid.write_text("0 1\n1 2\n0 2\n")
+    with pytest.raises(CommandError, match="kept apart"):
+        run_command("--people=4", "--size=2", "--rounds=1", f"--forbid-file={forbid}", "--json")
