@@ -16,6 +16,7 @@ import sys
 import uuid
 
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -35,8 +36,6 @@ def check_database() -> bool:
 
 async def check_channel_layer() -> bool:
     """A message sent to a fresh channel must come back: that proves the layer stores and delivers."""
-    from channels.layers import get_channel_layer
-
     layer = get_channel_layer()
     channel = f"healthz.{uuid.uuid4().hex}"
     message = {"type": "healthz.ping", "nonce": uuid.uuid4().hex}
@@ -45,17 +44,16 @@ async def check_channel_layer() -> bool:
 
 
 def check_broker() -> bool:
-    from config.celery import app
-
-    options = dict(app.conf.broker_transport_options or {})
-    if app.conf.broker_url.startswith("filesystem:"):
+    url = settings.CELERY_BROKER_URL
+    options = dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS)
+    if url.startswith("filesystem:"):
         # The filesystem transport "connects" to anything; what matters is the folders.
         folders = [options["data_folder_in"], options["data_folder_out"]]
         return all(os.path.isdir(path) and os.access(path, os.W_OK) for path in folders)
     # Socket timeouts as well as a connect timeout: a server that accepts and never answers
     # would otherwise keep this thread forever.
     options.update(socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS)
-    with Connection(app.conf.broker_url, connect_timeout=TIMEOUT_SECONDS, transport_options=options) as conn:
+    with Connection(url, connect_timeout=TIMEOUT_SECONDS, transport_options=options) as conn:
         conn.ensure_connection(max_retries=0)
         return True
 

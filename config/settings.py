@@ -47,7 +47,13 @@ def env_int(name: str, default: int) -> int:
 
 def env_list(name: str, default: list[str]) -> list[str]:
     value = os.environ.get(name, "")
-    return [item.strip() for item in value.split(",") if item.strip()] if value else default
+    if not value:
+        return default
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if not items:
+        # Set but empty (",", " "): a typo, not a wish for the default or for nothing.
+        raise ImproperlyConfigured(f"{name} must be a comma-separated list, not {value!r}")
+    return items
 
 
 ENVIRONMENT = os.environ.get("ALONGSIDE_ENV", "development")
