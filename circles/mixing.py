@@ -327,29 +327,62 @@ def _build_round(
     return repaired
 
 
-_GF2_POLYS = {2: 0b111, 4: 0b1011, 8: 0b10011, 16: 0b100101, 32: 0b1000011, 64: 0b10000011}
+@dataclass(frozen=True)
+class _Field:
+    """GF(q) on the integers 0..q-1, by lookup tables (q is small: at most the cohort size)."""
+
+    add: list[list[int]]
+    sub: list[list[int]]
+    mul: list[list[int]]
 
 
-def _field(order: int):
-    """Addition and multiplication of GF(order) for a prime or 2, 4, ..., 128; else None."""
-    if order >= 2 and all(order % d for d in range(2, math.isqrt(order) + 1)):
-        return (lambda a, b: (a + b) % order, lambda a, b: a * b % order)
-    if order // 2 in _GF2_POLYS:
-        poly, top = _GF2_POLYS[order // 2], order
+def _field(order: int) -> _Field | None:
+    """The finite field of `order` elements when `order` is a prime power, else None.
 
-        def mul(a: int, b: int) -> int:
-            out = 0
-            while b:
-                if b & 1:
-                    out ^= a
-                b >>= 1
-                a <<= 1
-                if a & top:
-                    a ^= poly
-            return out
+    Elements are polynomials over GF(p) written as base-p digits; multiplication goes through
+    powers of x modulo the first monic polynomial of degree k for which x generates every nonzero
+    element (a primitive polynomial, so the quotient is a field).
+    """
+    if order < 2:
+        return None
+    p = next(d for d in range(2, order + 1) if order % d == 0)
+    k, rest = 0, order
+    while rest % p == 0:
+        rest //= p
+        k += 1
+    if rest != 1:
+        return None
 
-        return (lambda a, b: a ^ b, mul)
-    return None
+    def digits(a: int) -> list[int]:
+        return [(a // p**i) % p for i in range(k)]
+
+    def number(ds: list[int]) -> int:
+        return sum(d * p**i for i, d in enumerate(ds))
+
+    add = [
+        [number([(x + y) % p for x, y in zip(digits(a), digits(b), strict=True)]) for b in range(order)]
+        for a in range(order)
+    ]
+    sub = [
+        [number([(x - y) % p for x, y in zip(digits(a), digits(b), strict=True)]) for b in range(order)]
+        for a in range(order)
+    ]
+    for poly in range(p**k):
+        low = digits(poly)  # x^k = -(low coefficients) modulo the polynomial
+        power, exp = [1] + [0] * (k - 1), []
+        for _ in range(order - 1):
+            exp.append(number(power))
+            carry = power[-1]
+            power = [0] + power[:-1]
+            power = [(c - carry * low_c) % p for c, low_c in zip(power, low, strict=True)]
+        if 0 not in exp and len(set(exp)) == order - 1:
+            break
+    log = {e: i for i, e in enumerate(exp)}
+    mul = [
+        [0 if a == 0 or b == 0 else exp[(log[a] + log[b]) % (order - 1)] for b in range(order)]
+        for a in range(order)
+    ]
+    return _Field(add, sub, mul)
 
 
 def affine_rounds(groups: int, size: int, rounds: int) -> list[list[list[int]]]:
@@ -358,25 +391,59 @@ def affine_rounds(groups: int, size: int, rounds: int) -> list[list[list[int]]]:
     Person x*size + y stands for the point (x, y) with x in GF(groups) and y among the first `size`
     elements; in round r circle j holds the points with x + r*y = j. Two people with different y
     meet in exactly one round r = (x1 - x2) / (y2 - y1), people with the same y never do, so when
-    `size` divides `groups` one more round splits the same-y people. Works when `groups` is prime
-    or a power of two up to 128 and `size <= groups`; returns [] otherwise. Used to seed the search
+    `size` divides `groups` one more round splits the same-y people. Works when `groups` is a prime
+    power and `size <= groups`; returns [] otherwise. Used to seed the search
     when nothing (history, absences) breaks the symmetry.
     """
     field = _field(groups)
     if field is None or size > groups or size < 2:
         return []
-    add, mul = field
+    add, mul = field.add, field.mul
     out = []
     for r in range(min(rounds, groups)):
         circles: list[list[int]] = [[] for _ in range(groups)]
         for x in range(groups):
             for y in range(size):
-                circles[add(x, mul(r, y))].append(x * size + y)
+                circles[add[x][mul[r][y]]].append(x * size + y)
         out.append(circles)
     if len(out) < rounds and groups % size == 0:
         out.append(
             [[x * size + y for x in range(c, c + size)] for y in range(size) for c in range(0, groups, size)]
         )
+    return out
+
+
+def punctured_rounds(groups: int, size: int, rounds: int) -> list[list[list[int]]]:
+    """Repeat-free rounds for q+1 circles of q-1 (q a prime power): the affine plane minus a point.
+
+    The q*q - 1 people are the points of the plane over GF(q) except the origin. Round r takes
+    the lines of slope r: the line through the origin keeps its q-1 people, and every other line
+    gives up the one person it shares with a spare line M_r (a line not through the origin, of
+    slope q-1 or vertical, never used for a round); those q-1 people form the last circle. Each
+    pair lies on exactly one line and every M_r is different, so nobody meets twice in up to
+    q-1 rounds (8 rounds of 10 circles of 8 for 80 people, with q = 9).
+    """
+    q = size + 1
+    field = _field(q)
+    if field is None or groups != q + 1:
+        return []
+    sub, mul = field.sub, field.mul
+    points = [(x, y) for x in range(q) for y in range(q) if (x, y) != (0, 0)]
+    # (slope, offset) of the spare lines y - slope*x = offset; slope None is the vertical x = offset.
+    spare_lines = [(q - 1, c) for c in range(1, q)] + [(None, c) for c in range(1, q)]
+    out = []
+    for r in range(min(rounds, q - 1)):
+        slope, c = spare_lines[r]
+        spare = {
+            i for i, (x, y) in enumerate(points) if (x == c if slope is None else sub[y][mul[slope][x]] == c)
+        }
+        circles: list[list[int]] = [[] for _ in range(q)]
+        for i, (x, y) in enumerate(points):
+            line = sub[y][mul[r][x]]
+            if line == 0 or i not in spare:
+                circles[line].append(i)
+        circles.append(sorted(i for i in spare if sub[points[i][1]][mul[r][points[i][0]]] != 0))
+        out.append(circles)
     return out
 
 
@@ -629,7 +696,12 @@ class _Search:
         symmetric: bool,
     ):
         self.n = n
-        self.symmetric = symmetric
+        self.geometry: list[list[list[int]]] = []
+        if symmetric:
+            size, wanted = free[0][2][0], len(free)
+            self.geometry = max(
+                affine_rounds(n // size, size, wanted), punctured_rounds(n // size, size, wanted), key=len
+            )
         self.free = free
         self.base = base
         self.forbid = forbid
@@ -652,10 +724,7 @@ class _Search:
 
     def _template(self) -> list[list[list[int]]]:
         """The geometric rounds under a random relabelling that keeps forbidden pairs apart, if any."""
-        if not self.symmetric:
-            return []
-        size = self.free[0][2][0]
-        rounds = affine_rounds(self.n // size, size, len(self.free))
+        rounds = self.geometry
         if not rounds:
             return []
         for _attempt in range(50):
@@ -760,7 +829,7 @@ class _Search:
         # A geometric seed that covers every round is already optimal; a partial one can lock
         # the search into a structure that does not extend (Kirkman's 15 schoolgirls), so the
         # search starts greedy and alternates seeds on restarts.
-        self._construct(geometric=len(self._template()) == len(self.free))
+        self._construct(geometric=len(self.geometry) == len(self.free))
         best_obj = self._objective()
         best = [[c[:] for c in round_] for round_ in self.circles]
         floor = self.team_floor
