@@ -354,3 +354,127 @@ class Attendance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} in session {self.session_id} from {self.joined_at:%H:%M}"
+
+
+# --- Reminders and notifications ----------------------------------------------------------------
+# Reminder is an outbox: rows are written by circles.reminders in the same transaction as the change
+# that calls for them (a session planned, moved or cancelled, a membership, a preference, an away
+# date), and a periodic sweeper sends the ones that are due. A rolled-back change leaves no row.
+
+
+class Reminder(models.Model):
+    """One message to one person about one session, on one channel.
+
+    The key is (user, session, kind, channel): at most one row per key, ever. A reminder that is
+    no longer wanted is withdrawn rather than deleted, and a sent one whose session then moved is
+    re-armed with its `generation` bumped, so each generation is delivered once.
+    """
+
+    class Kind(models.TextChoices):
+        DAY_BEFORE = "24h", "A day before"
+        HOUR_BEFORE = "1h", "An hour before"
+        TURN_ASSIGNED = "turn_assigned", "You are facilitating"
+        TURN_TOMORROW = "turn_tomorrow", "Your turn to facilitate is tomorrow"
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        IN_APP = "in_app", "In Alongside"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENT = "sent", "Sent"
+        WITHDRAWN = "withdrawn", "No longer needed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminders")
+    session = models.ForeignKey(CircleSession, on_delete=models.CASCADE, related_name="reminders")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    due_at = models.DateTimeField()
+    generation = models.PositiveSmallIntegerField(default=0)
+    # The session start this reminder speaks of: a move is detected by comparing it with the session.
+    session_starts_at = models.DateTimeField()
+    # A lease: a sweeper that dies mid-batch leaves claimed_at behind, and once it is older than
+    # the lease another sweeper may take the row again.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=120, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.UniqueConstraint("user", "session", "kind", "channel", name="reminder_one_per_key"),
+        ]
+        indexes = [
+            # The sweeper's only question: which pending rows are due? Sent rows stay out of the index.
+            models.Index(
+                fields=["due_at"], condition=models.Q(status="pending"), name="reminder_pending_due"
+            ),
+            models.Index(fields=["session", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} due {self.due_at:%Y-%m-%d %H:%M} UTC ({self.status})"
+
+    @property
+    def key(self) -> str:
+        """The documented delivery key: session, person, kind, channel and generation."""
+        return f"{self.session_id}.{self.user_id}.{self.kind}.{self.channel}.{self.generation}"
+
+
+class Notification(models.Model):
+    """An in-app notice for one person: a title and a link, never any reflection content."""
+
+    class Kind(models.TextChoices):
+        REMINDER = "reminder", "Session reminder"
+        TURN = "turn", "Facilitation turn"
+        MIXING = "mixing", "New circle"
+        DIGEST = "digest", "Weekly digest"
+        OTHER = "other", "Notice"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.OTHER)
+    title = models.CharField(max_length=200)
+    url = models.CharField(max_length=300, blank=True)
+    # The outbox row that produced it, if any: unique, so a retried sweep cannot notify twice.
+    reminder_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "read_at"]), models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.title} for {self.user_id}"
+
+
+class NotificationPreference(models.Model):
+    """Notification choices that accounts.User does not hold: for now, the weekly digest."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preference"
+    )
+    weekly_digest = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"Notification choices of {self.user_id}"
+
+
+class DigestDelivery(models.Model):
+    """One weekly digest for one person: the unique (user, week) row is the claim that sends it once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    week_starting = models.DateField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("user", "week_starting", name="digest_one_per_week")]
+
+    def __str__(self) -> str:
+        return f"Digest for {self.user_id}, week of {self.week_starting}"
