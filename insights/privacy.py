@@ -1,0 +1,206 @@
+"""Every privacy rule of manager insights, in one place. docs/privacy.md describes them in words.
+
+Raw counts (`Counts`, read from the rollups) go in; only `Row`s of display text come out, and the
+pages, the CSV export and the charts are built from those rows alone. The rules:
+
+1. Groups are fixed for the whole organisation: a team with at least k staff is a group of its
+   own; every smaller team is pooled into one "other teams" group, which is dropped if it still has
+   fewer than k staff. Because the pool is the same for every viewer, no two people can see two
+   pools that differ by one small team, and no viewer sees two nested groups that differ by fewer
+   than k people (groups are disjoint, each has k or more).
+2. Every figure names the groups of people it rests on (`_basis`). If any has fewer than k people
+   the figure is shown as "fewer than k" (or "hidden" when the small group is the complement: the
+   staff who did not take part).
+3. Complementary suppression: a total is shown only if every figure it adds up is shown, so no
+   total minus the shown parts gives away a hidden figure.
+4. Session and circle counts are not added across teams (circles mix teams, so a sum would count
+   a session twice): combined rows say so instead of showing a misleading number.
+
+There are no names of people, no circle names, no per-session figures: `Counts` has no such
+fields, so nothing here can print them.
+"""
+
+from dataclasses import astuple, dataclass
+from datetime import date
+
+from accounts.models import MIN_ANONYMITY_THRESHOLD, Organisation
+
+SHOWN, FEWER, HIDDEN, NOT_ADDED = "shown", "fewer", "hidden", "not-added"
+OTHER_KEY = "other"
+OTHER_LABEL = "Smaller teams, combined"
+TOTAL_LABEL = "All your teams together"
+
+
+def threshold(organisation: Organisation) -> int:
+    """k for this organisation. The database refuses less than 3; this refuses it again."""
+    return max(organisation.anonymity_threshold, MIN_ANONYMITY_THRESHOLD)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Raw counts for one team (or several, added up) in one month. Never shown as they are."""
+
+    staff: int = 0
+    people_scheduled: int = 0
+    people_held: int = 0
+    sessions_scheduled: int = 0
+    sessions_held: int = 0
+    circles_active: int = 0
+    expected_member_sessions: int = 0
+    attended_member_sessions: int = 0
+    participants: int = 0
+
+    def __add__(self, other: "Counts") -> "Counts":
+        return Counts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    heading: str
+    # Whether adding the figure up across teams means anything (people are in one team each;
+    # sessions and circles are shared between teams).
+    adds_up: bool
+    # Whether the figure is a percentage, for the charts.
+    percent: bool = False
+
+
+COLUMNS = (
+    Column("staff", "Staff", adds_up=True),
+    Column("sessions_scheduled", "Sessions scheduled", adds_up=False),
+    Column("sessions_held", "Sessions held", adds_up=False),
+    Column("attendance_rate", "Attendance at sessions held", adds_up=True, percent=True),
+    Column("participants", "People taking part", adds_up=True),
+    Column("share_taking_part", "Share of staff taking part", adds_up=True, percent=True),
+    Column("sessions_per_participant", "Sessions per person taking part", adds_up=True),
+    Column("circles_active", "Circles meeting", adds_up=False),
+)
+COLUMN_KEYS = tuple(column.key for column in COLUMNS)
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    state: str
+    # 0-100 for percentages that are shown, for drawing a bar; None otherwise.
+    percent: float | None = None
+
+    @property
+    def shown(self) -> bool:
+        return self.state == SHOWN
+
+
+@dataclass(frozen=True)
+class Group:
+    """A fixed population: one team of k or more staff, or the pool of smaller teams."""
+
+    key: str
+    label: str
+    team_ids: frozenset[int]
+
+    @property
+    def is_pool(self) -> bool:
+        return self.key == OTHER_KEY
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    group_key: str
+    month: date
+    cells: tuple[Cell, ...]
+    is_total: bool = False
+
+    def cell(self, key: str) -> Cell:
+        return self.cells[COLUMN_KEYS.index(key)]
+
+
+def group_key_for_team(team_id: int) -> str:
+    return f"team-{team_id}"
+
+
+def partition(teams: dict[int, tuple[str, int]], k: int) -> list[Group]:
+    """The organisation's groups from {team id: (team name, staff)}, big teams first by name.
+
+    Teams with fewer than k staff are never shown alone; pooled, they are shown only if the pool
+    reaches k. The result depends on the organisation alone, never on who is looking.
+    """
+    big = sorted(
+        (
+            Group(group_key_for_team(pk), name, frozenset([pk]))
+            for pk, (name, staff) in teams.items()
+            if staff >= k
+        ),
+        key=lambda group: (group.label.lower(), group.key),
+    )
+    small = frozenset(pk for pk, (_, staff) in teams.items() if staff < k)
+    if small and sum(teams[pk][1] for pk in small) >= k:
+        big.append(Group(OTHER_KEY, OTHER_LABEL, small))
+    return big
+
+
+def _basis(counts: Counts, key: str) -> tuple[tuple[int, bool], ...]:
+    """The groups of people a figure rests on, as (size, is_complement)."""
+    staff = (counts.staff, False)
+    takers = ((counts.participants, False), (counts.staff - counts.participants, True))
+    return {
+        "staff": (staff,),
+        "sessions_scheduled": (staff, (counts.people_scheduled, False)),
+        "sessions_held": (staff, (counts.people_held, False)),
+        "circles_active": (staff, (counts.people_held, False)),
+        "attendance_rate": (staff, (counts.people_held, False), (counts.participants, False)),
+        "participants": (staff, *takers),
+        "share_taking_part": (staff, *takers),
+        "sessions_per_participant": (staff, *takers),
+    }[key]
+
+
+def _value(counts: Counts, key: str) -> tuple[str, float | None]:
+    if key == "attendance_rate":
+        percent = 100 * counts.attended_member_sessions / counts.expected_member_sessions
+        return f"{percent:.0f}%", percent
+    if key == "share_taking_part":
+        percent = 100 * counts.participants / counts.staff
+        return f"{percent:.0f}%", percent
+    if key == "sessions_per_participant":
+        return f"{counts.attended_member_sessions / counts.participants:.1f}", None
+    return str(getattr(counts, key)), None
+
+
+def _cells(counts: Counts, k: int, *, combined: bool) -> tuple[Cell, ...]:
+    cells = []
+    for column in COLUMNS:
+        if combined and not column.adds_up:
+            cells.append(Cell("not added up", NOT_ADDED))
+            continue
+        small = [is_complement for size, is_complement in _basis(counts, column.key) if size < k]
+        if not small:
+            text, percent = _value(counts, column.key)
+            cells.append(Cell(text, SHOWN, percent))
+        elif all(small):
+            cells.append(Cell("hidden", HIDDEN))
+        else:
+            cells.append(Cell(f"fewer than {k}", FEWER))
+    return tuple(cells)
+
+
+def group_row(group: Group, month: date, counts: Counts, k: int) -> Row:
+    return Row(group.label, group.key, month, _cells(counts, k, combined=group.is_pool))
+
+
+def month_rows(month: date, parts: list[tuple[Group, Counts]], k: int) -> list[Row]:
+    """One row per group for a month, and a total row when there is more than one group.
+
+    A total figure is shown only when every figure it adds up is shown (complementary
+    suppression): otherwise the total minus the others would give the hidden one away.
+    """
+    rows = [group_row(group, month, counts, k) for group, counts in parts]
+    if len(rows) < 2:
+        return rows
+    total = sum((counts for _, counts in parts), Counts())
+    cells = []
+    for index, cell in enumerate(_cells(total, k, combined=True)):
+        if cell.shown and not all(row.cells[index].shown for row in rows):
+            cell = Cell("hidden", HIDDEN)
+        cells.append(cell)
+    return [*rows, Row(TOTAL_LABEL, "total", month, tuple(cells), is_total=True)]

@@ -1,0 +1,96 @@
+"""Reads for the insights pages. They read rollups only, and hand back only `privacy.Row`s.
+
+Raw counts leave the database here and go straight through `insights.privacy`; nothing returned
+from this module carries a count that the privacy rules have not passed.
+"""
+
+import zoneinfo
+from dataclasses import dataclass
+from datetime import date
+
+from django.utils import timezone
+
+from accounts.models import Organisation, User
+from insights import privacy
+from insights.models import TeamMonthRollup
+from insights.services import RECENT_MONTHS, add_months, month_start
+
+_COUNT_FIELDS = tuple(privacy.Counts.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one person may look at: the organisation's fixed groups, and those visible to them."""
+
+    organisation: Organisation
+    k: int
+    months: tuple[date, ...]  # newest first; the current month is months[0]
+    groups: tuple[privacy.Group, ...]
+    visible: tuple[privacy.Group, ...]
+
+    @property
+    def default_month(self) -> date:
+        """The latest complete month: the current one is still filling up."""
+        return self.months[1]
+
+    def group(self, key: str) -> privacy.Group | None:
+        return next((group for group in self.groups if group.key == key), None)
+
+    def group_for_team(self, team_id: int | None) -> privacy.Group | None:
+        return next((group for group in self.groups if team_id in group.team_ids), None)
+
+
+def months_shown(organisation: Organisation) -> tuple[date, ...]:
+    current = month_start(timezone.now(), zoneinfo.ZoneInfo(organisation.time_zone))
+    return tuple(add_months(current, -offset) for offset in range(RECENT_MONTHS))
+
+
+def scope_for_user(user: User) -> Scope:
+    """The caller has checked that `user` belongs to an organisation."""
+    organisation = user.organisation
+    k = privacy.threshold(organisation)
+    months = months_shown(organisation)
+    # Groups follow the latest refresh's headcounts, so the groups and their figures always
+    # describe the same people.
+    teams = {
+        team_id: (name, staff)
+        for team_id, name, staff in TeamMonthRollup.objects.filter(
+            organisation=organisation, month=months[0]
+        ).values_list("team_id", "team__name", "staff")
+    }
+    groups = tuple(privacy.partition(teams, k))
+    if user.is_org_admin:
+        visible = groups
+    else:
+        managed = set(user.managed_teams.filter(organisation_id=organisation.pk).values_list("pk", flat=True))
+        visible = tuple(group for group in groups if group.team_ids & managed)
+    return Scope(organisation, k, months, groups, visible)
+
+
+def _counts_by_team(organisation: Organisation, team_ids, months) -> dict[tuple[int, date], privacy.Counts]:
+    rows = TeamMonthRollup.objects.filter(
+        organisation=organisation, team_id__in=team_ids, month__in=months
+    ).values_list("team_id", "month", *_COUNT_FIELDS)
+    return {(row[0], row[1]): privacy.Counts(*row[2:]) for row in rows}
+
+
+def _group_counts(group: privacy.Group, month: date, counts) -> privacy.Counts:
+    empty = privacy.Counts()
+    return sum((counts.get((team_id, month), empty) for team_id in group.team_ids), empty)
+
+
+def month_summary(scope: Scope, month: date) -> list[privacy.Row]:
+    """One row per group the person can see for `month`, and the total of those groups."""
+    team_ids = {team_id for group in scope.visible for team_id in group.team_ids}
+    counts = _counts_by_team(scope.organisation, team_ids, [month])
+    parts = [(group, _group_counts(group, month, counts)) for group in scope.visible]
+    return privacy.month_rows(month, parts, scope.k)
+
+
+def group_trend(scope: Scope, group: privacy.Group) -> list[privacy.Row]:
+    """The group's row for each of the months shown, newest first."""
+    counts = _counts_by_team(scope.organisation, group.team_ids, scope.months)
+    return [
+        privacy.group_row(group, month, _group_counts(group, month, counts), scope.k)
+        for month in scope.months
+    ]
