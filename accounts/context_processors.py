@@ -10,6 +10,9 @@ def capabilities(request):
     if user.is_org_admin:
         items.append(("People", reverse("accounts:people")))
         items.append(("Organisation", reverse("accounts:organisation")))
+    # Managers reach their teams' insights from "what my manager sees": asking here whether
+    # someone manages a team would cost a query on every page.
+    items.append(("Insights", reverse("insights:overview" if user.is_org_admin else "insights:my-team")))
     items.append(("My profile", reverse("accounts:profile")))
     path = request.path
     return {

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "accounts",
     "circles",
     "reflections",
+    "insights",
 ]
 
 MIDDLEWARE = [
