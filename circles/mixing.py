@@ -18,6 +18,12 @@ goes to the open circle where they have met the fewest people) followed by tabu 
 two people between circles of the same round, guided towards people who are in a repeat, with
 perturbations from the best plan when the search stalls. It stops at a proven optimum or when the
 time budget runs out, and returns the best plan seen.
+
+When nothing breaks the symmetry (no history, no absences, no past rounds, equal circles), known
+designs are tried first, relabelled at random so forbidden pairs can be kept apart: the affine
+plane over a finite field (`affine_rounds`), the same plane minus a point (`punctured_rounds`) and
+a plan made by shifting one searched base round (`cyclic_rounds`). Local search alone rarely finds
+these for tight instances (Kirkman's schoolgirls, 80 people in circles of 8) within seconds.
 """
 
 from __future__ import annotations
@@ -447,6 +453,80 @@ def punctured_rounds(groups: int, size: int, rounds: int) -> list[list[list[int]
     return out
 
 
+def _developed_repeats(base: list[list[int]], m: int, layers: int, rounds: int) -> int:
+    """Repeats of the plan made by shifting `base` round by round (see `cyclic_rounds`).
+
+    Shifting maps a pair to pairs of the same kind (same layers, same difference), so each base
+    pair covers `rounds` consecutive positions of its kind's cycle; overlaps are exactly repeats.
+    """
+    fixed = m * layers
+    cover: dict[tuple, list[int]] = {}
+    repeats = 0
+    for circle in base:
+        for i, p in enumerate(circle):
+            for q in circle[i + 1 :]:
+                p_, q_ = (p, q) if p < q else (q, p)
+                if p_ >= fixed:  # two fixed people meet every round
+                    repeats += rounds - 1
+                    continue
+                if q_ >= fixed:
+                    key, pos, cycle = (q_, p_ // m), p_ % m, m
+                else:
+                    x, y, lx, ly = p_ % m, q_ % m, p_ // m, q_ // m
+                    if lx == ly:
+                        d = (y - x) % m
+                        if d > m - d:
+                            x, d = y, m - d
+                        cycle = m // 2 if 2 * d == m else m
+                        key, pos = (-1, lx, d), x % cycle
+                    else:
+                        key, pos, cycle = (-2, lx, ly, (y - x) % m), x, m
+                seen = cover.setdefault(key, [0] * cycle)
+                for j in range(rounds):
+                    k = (pos + j) % cycle
+                    repeats += seen[k] > 0
+                    seen[k] += 1
+    return repeats
+
+
+def cyclic_rounds(
+    people: int, size: int, rounds: int, *, seconds: float, rng: random.Random
+) -> list[list[list[int]]]:
+    """A repeat-free plan that shifts one base round, if a short search finds one; else [].
+
+    People are `layers` copies of Z_m (m = rounds) plus a few fixed people; round i adds i to
+    everyone's Z_m coordinate. Only the base round is searched (annealing over swaps), which is
+    tiny next to the whole plan: Kirkman's 15 schoolgirls come out in well under a second.
+    """
+    m = rounds
+    layers, extra = divmod(people, m)
+    if m < 2 or layers < 1 or people % size or people // size < 2 or extra > people // size:
+        return []
+    points = list(range(people))
+    rng.shuffle(points)
+    base = [points[i : i + size] for i in range(0, people, size)]
+    cost = _developed_repeats(base, m, layers, rounds)
+    deadline = time.perf_counter() + seconds
+    steps = 0
+    while cost:
+        steps += 1
+        if steps % 64 == 0 and time.perf_counter() > deadline:
+            return []
+        a, b = rng.sample(range(len(base)), 2)
+        i, j = rng.randrange(size), rng.randrange(size)
+        base[a][i], base[b][j] = base[b][j], base[a][i]
+        new = _developed_repeats(base, m, layers, rounds)
+        if new <= cost or rng.random() < math.exp((cost - new) / 1.5):
+            cost = new
+        else:
+            base[a][i], base[b][j] = base[b][j], base[a][i]
+    fixed = m * layers
+    return [
+        [[p if p >= fixed else (p // m) * m + (p % m + r) % m for p in circle] for circle in base]
+        for r in range(rounds)
+    ]
+
+
 def _team_floor(present: list[int], k: int, teams: Sequence[int | None] | None) -> int:
     """Fewest same-team pairs a round could have if every team were split as evenly as possible."""
     if teams is None or k == 0:
@@ -702,6 +782,12 @@ class _Search:
             self.geometry = max(
                 affine_rounds(n // size, size, wanted), punctured_rounds(n // size, size, wanted), key=len
             )
+            if len(self.geometry) < wanted:
+                # A tenth of the budget for a shifted design; the local search gets the rest.
+                cyclic = cyclic_rounds(
+                    n, size, wanted, seconds=(deadline - time.perf_counter()) / 10, rng=rng
+                )
+                self.geometry = cyclic or self.geometry
         self.free = free
         self.base = base
         self.forbid = forbid

@@ -2,6 +2,7 @@
 
 import io
 import json
+import random
 from itertools import combinations
 
 import pytest
@@ -12,10 +13,13 @@ from hypothesis import strategies as st
 
 from circles.mixing import (
     InfeasiblePlan,
+    affine_rounds,
     circle_count,
     circle_sizes,
+    cyclic_rounds,
     evaluate_rounds,
     plan_mixing,
+    punctured_rounds,
     random_with_history,
 )
 
@@ -103,6 +107,38 @@ def test_nine_people_in_threes_meet_everyone_once_over_four_rounds():
     assert plan.repeats == 0
     assert all(s.new_pair_share == 1.0 for s in plan.stats)
     assert_valid(plan, 9, 3)
+
+
+@pytest.mark.parametrize(
+    ("design", "groups", "size", "rounds"),
+    [
+        (affine_rounds, 8, 4, 9),  # GF(8), plus the round that splits same-column people
+        (affine_rounds, 9, 6, 9),  # GF(9) = GF(3)[x]/(x^2 + ...), an odd prime power
+        (affine_rounds, 5, 5, 5),
+        (punctured_rounds, 10, 8, 8),  # the plane over GF(9) minus a point
+        (punctured_rounds, 6, 4, 3),
+    ],
+)
+def test_geometric_designs_are_repeat_free(design, groups, size, rounds):
+    plan = design(groups, size, rounds)
+    assert len(plan) == rounds
+    for round_ in plan:
+        assert sorted(p for circle in round_ for p in circle) == list(range(groups * size))
+        assert {len(circle) for circle in round_} == {size}
+    assert evaluate_rounds(plan)[1] == 0
+
+
+def test_shifting_a_searched_base_round_solves_kirkmans_schoolgirls():
+    plan = cyclic_rounds(15, 3, 7, seconds=5.0, rng=random.Random(1))
+    assert len(plan) == 7
+    assert all(sorted(p for c in round_ for p in c) == list(range(15)) for round_ in plan)
+    assert evaluate_rounds(plan)[1] == 0
+
+
+def test_eighty_people_in_circles_of_eight_meet_nobody_twice_in_eight_cycles():
+    plan = plan_mixing(80, 8, 8, seconds=5.0, seed=1)
+    assert plan.repeats == 0
+    assert_valid(plan, 80, 8)
 
 
 def test_search_alone_finds_a_repeat_free_plan_around_history():
