@@ -14,10 +14,18 @@ def capabilities(request):
     # someone manages a team would cost a query on every page.
     items.append(("Insights", reverse("insights:overview" if user.is_org_admin else "insights:my-team")))
     items.append(("My profile", reverse("accounts:profile")))
+    # The unread count is not read here (that would add a query to every page): badge.js asks for it.
+    notifications_url = reverse("notifications:list")
+    items.append(("Notifications", notifications_url))
     path = request.path
     return {
         "nav_items": [
-            {"label": label, "url": url, "current": path == url or (url != "/" and path.startswith(url))}
+            {
+                "label": label,
+                "url": url,
+                "current": path == url or (url != "/" and path.startswith(url)),
+                "badge": url == notifications_url,
+            }
             for label, url in items
         ]
     }

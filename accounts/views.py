@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -30,6 +31,7 @@ from accounts.forms import (
 from accounts.models import time_zone_names
 from accounts.selectors import InvitationUnavailable
 from accounts.services import CsvImportError
+from circles import reminders
 
 
 class LoginView(auth_views.LoginView):
@@ -51,7 +53,10 @@ def locked_out(request: HttpRequest, credentials=None, *args, **kwargs) -> HttpR
 def profile(request: HttpRequest) -> HttpResponse:
     form = ProfileForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        with transaction.atomic():
+            form.save()
+            # Reminder choices, quiet hours and zone feed the reminder outbox: re-plan it with the change.
+            reminders.reminders_replan_user(user=request.user)
         messages.success(request, "Your profile and preferences are saved.")
         return redirect("accounts:profile")
     return render(request, "accounts/profile.html", {"form": form, "time_zones": sorted(time_zone_names())})

@@ -21,7 +21,7 @@ from django.utils.formats import date_format
 
 from accounts.models import User
 from accounts.services import audit
-from circles import scheduling
+from circles import reminders, scheduling
 from circles.models import (
     MAX_CAPACITY,
     AwayPeriod,
@@ -200,6 +200,7 @@ def circle_archive(*, actor: User, circle: Circle, now: datetime | None = None) 
                 reason=ARCHIVED_REASON,
                 now=now,
             )
+            reminders.reminders_replan_circle(circle=circle, now=now)
             audit(actor=actor, action="circle.archived", subject=circle.name, data={"circle": circle.pk})
         circle.refresh_from_db(fields=["archived_at"])
     return circle
@@ -251,6 +252,7 @@ def membership_add(
                 }
             )
         membership = Membership.objects.create(circle=circle, user=person, role=role)
+        reminders.reminders_replan_circle(circle=circle)
         audit(
             actor=actor,
             action="circle.member_added",
@@ -332,6 +334,7 @@ def away_add(
 def away_remove(*, user: User, away: AwayPeriod) -> None:
     with transaction.atomic():
         AwayPeriod.objects.filter(pk=away.pk, user=user).delete()
+        reminders.reminders_replan_user(user=user)
 
 
 # --- Sessions --------------------------------------------------------------------------------
@@ -577,6 +580,8 @@ def _fill_rota(circle: Circle, *, now: datetime) -> None:
         session.save(update_fields=["facilitator", "revision", "updated_at"])
         # A turn changed hands: any open plea for cover on it is answered.
         CoverRequest.objects.filter(session=session, accepted_at__isnull=True).delete()
+    # Sessions and turns are settled: plan their reminders in this same transaction (an outbox).
+    reminders.reminders_replan_circle(circle=circle, now=now)
 
 
 def cover_request(
@@ -645,6 +650,7 @@ def cover_accept(*, user: User, cover: CoverRequest, now: datetime | None = None
         session.revision += 1
         session.updated_at = now
         session.save(update_fields=["facilitator", "revision", "updated_at"])
+        reminders.reminders_replan_circle(circle=circle, now=now)
         audit(actor=user, action="session.cover_accepted", subject=circle.name, data={"session": session.pk})
     return session
 

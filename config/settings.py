@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -181,6 +182,30 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+
+# Reminders: a sweeper claim older than the lease is taken to belong to a dead worker and retried.
+REMINDER_LEASE_SECONDS = env_int("REMINDER_LEASE_SECONDS", 120)
+REMINDER_SWEEP_SECONDS = env_int("REMINDER_SWEEP_SECONDS", 30)
+
+# The beat schedule is code. django-celery-beat's DatabaseScheduler copies each entry into its
+# tables when beat starts, where operators can pause one or change its timing in the admin (a
+# timing changed there is set back to this one at the next beat start; a paused entry stays paused).
+CELERY_BEAT_SCHEDULE = {
+    # Every hour: plan each open circle's sessions for the coming 12 weeks. Running it twice
+    # creates nothing twice (one session per circle and date), so a missed or doubled beat is harmless.
+    "sessions-materialise": {"task": "circles.tasks.sessions_materialise", "schedule": 60 * 60},
+    # Every 30 seconds: send the session reminders and notices that are due. Two beats running at
+    # once are harmless: sweepers claim disjoint rows.
+    "reminders-sweep": {"task": "circles.tasks.reminders_sweep", "schedule": REMINDER_SWEEP_SECONDS},
+    # Every hour: re-plan every circle's reminders, so the outbox converges even if a change
+    # somewhere forgot to plan them, and facilitators hear of turns as they come into view.
+    "reminders-replan": {"task": "circles.tasks.reminders_replan", "schedule": 60 * 60},
+    # Every Monday at 07:00 UTC: the weekly digest, for the people who asked for one.
+    "digest-weekly": {
+        "task": "circles.tasks.digests_send",
+        "schedule": crontab(minute=0, hour=7, day_of_week="mon"),
+    },
+}
 
 # --- Accounts and sign-in ---------------------------------------------------------------------
 
