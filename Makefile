@@ -29,8 +29,9 @@ test: install
 	$(PY) -m ruff format --check .
 	$(PY) -m config.testenv
 
+# `make bench BENCH=home` runs only the benchmark modules whose name contains "home".
 bench: install
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(BENCH)
 
 lint: install
 	$(PY) -m ruff check --fix .
