@@ -3,7 +3,9 @@
 from django.urls import path
 
 from circles.notification_consumers import NotificationBadgeConsumer
+from reflections.routing import websocket_urlpatterns as reflections_websockets
 
 websocket_urlpatterns: list = [
     path("ws/notifications/", NotificationBadgeConsumer.as_asgi()),
+    *reflections_websockets,
 ]
