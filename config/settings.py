@@ -205,6 +205,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "circles.tasks.digests_send",
         "schedule": crontab(minute=0, hour=7, day_of_week="mon"),
     },
+    # Every night at 03:30 UTC: delete reflection threads older than each organisation keeps them
+    # (its reflection retention days). Deleting what is already gone does nothing, so reruns are safe.
+    "reflections-retention": {
+        "task": "reflections.tasks.reflections_retention_purge",
+        "schedule": crontab(minute=30, hour=3),
+    },
 }
 
 # --- Accounts and sign-in ---------------------------------------------------------------------
