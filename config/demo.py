@@ -18,6 +18,7 @@ DEMO_PASSWORD = "alongside-demo"
 SEED_STEPS = [
     "accounts.demo.seed_organisation",
     "accounts.demo.seed_people",
+    "circles.demo.seed_circles",
 ]
 
 
