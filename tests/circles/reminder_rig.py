@@ -1,0 +1,201 @@
+"""A real delivery rig for reminders: an SMTP sink on loopback, Celery workers and beats as processes.
+
+Used by the crash test (tests/circles/test_reminders_worker.py) and by bench/bench_reminders.py.
+Every process is started in its own session, so a SIGKILL to its process group takes the
+worker's pool children with it, like a container being killed.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from contextlib import contextmanager
+from datetime import datetime
+from email.parser import BytesHeaderParser
+from pathlib import Path
+from urllib.parse import quote
+
+from aiosmtpd.controller import Controller
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+
+
+class SmtpSink:
+    """Counts every message it is handed, by Message-ID. Thread-safe; the server runs in a thread."""
+
+    def __init__(self):
+        self.counts: Counter[str] = Counter()
+        self.total = 0
+        self._lock = threading.Lock()
+        self._parser = BytesHeaderParser()
+
+    async def handle_DATA(self, server, session, envelope):
+        message_id = self._parser.parsebytes(envelope.content)["Message-ID"]
+        with self._lock:
+            self.counts[message_id] += 1
+            self.total += 1
+        return "250 Message accepted"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def smtp_sink():
+    sink = SmtpSink()
+    controller = Controller(sink, hostname=HOST, port=free_port())
+    controller.start()
+    try:
+        yield sink, controller.port
+    finally:
+        controller.stop()
+
+
+def database_url(settings_dict: dict) -> str:
+    user = quote(settings_dict.get("USER") or "postgres")
+    password = settings_dict.get("PASSWORD") or ""
+    auth = f"{user}:{quote(password)}" if password else user
+    host = settings_dict.get("HOST") or HOST
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{auth}@{host}:{port}/{settings_dict['NAME']}"
+
+
+def process_env(*, database: str, redis: str, smtp_port: int, **extra: str) -> dict:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": database,
+            "REDIS_URL": redis,
+            "CELERY_BROKER_URL": redis,
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": HOST,
+            "EMAIL_PORT": str(smtp_port),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def _celery(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config.celery", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def start_worker(env: dict, log: Path, *, concurrency: int = 2) -> subprocess.Popen:
+    return _celery(
+        [
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(concurrency),
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "WARNING",
+        ],
+        env,
+        log,
+    )
+
+
+def start_beat(env: dict, log: Path, *, pidfile: Path) -> subprocess.Popen:
+    return _celery(["beat", "--loglevel", "WARNING", "--pidfile", str(pidfile)], env, log)
+
+
+def kill(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    """Signal the whole process group (the worker and its pool children), then reap the leader."""
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=20)
+
+
+def purge_broker(redis: str) -> None:
+    """Forget queued and unacknowledged tasks left by an earlier run on this Redis database."""
+    import redis as redis_client
+
+    client = redis_client.Redis.from_url(redis)
+    client.delete("celery", "unacked", "unacked_index")
+
+
+def wait_for(condition, *, timeout: float, what: str, every: float = 0.05) -> None:
+    """Poll `condition` until it holds; fail with `what` once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def make_due_reminders(*, people: int, kinds: list[str], channels: list[str], due_at: datetime) -> list:
+    """`people` x `kinds` x `channels` due reminder rows about one session three hours away.
+
+    Built with bulk inserts (no password hashing, no planning) so 10,000 rows take a moment.
+    """
+    from datetime import date, time, timedelta
+
+    from accounts.models import Organisation, User
+    from circles.models import Circle, CircleSession, Reminder, SessionTemplate
+
+    organisation = Organisation.objects.create(name="Delivery rig")
+    circle = Circle.objects.create(
+        organisation=organisation,
+        name="Rig circle",
+        time_zone="Europe/London",
+        start_date=date(2025, 1, 7),
+        start_time=time(14, 0),
+        template=SessionTemplate.objects.filter(organisation=None).first(),
+    )
+    starts_at = due_at + timedelta(hours=3)
+    session = CircleSession.objects.create(
+        circle=circle,
+        occurrence_date=starts_at.date(),
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(hours=1),
+    )
+    users = User.objects.bulk_create(
+        [
+            User(email=f"rig{n}@example.org", display_name=f"Rig person {n}", organisation=organisation)
+            for n in range(people)
+        ]
+    )
+    return Reminder.objects.bulk_create(
+        [
+            Reminder(
+                user=user,
+                session=session,
+                kind=kind,
+                channel=channel,
+                due_at=due_at,
+                session_starts_at=starts_at,
+            )
+            for user in users
+            for kind in kinds
+            for channel in channels
+        ],
+        batch_size=2000,
+    )
