@@ -129,7 +129,9 @@ class PersonForm(forms.Form):
         queryset=User.objects.none(),
         required=False,
         label="Line managed by",
-        help_text="A person and their line manager are never placed in the same circle.",
+        help_text="A person and their line manager are never placed in the same circle. "
+        "Hold Ctrl (or Cmd on a Mac) to choose more than one.",
+        widget=forms.SelectMultiple(attrs={"size": 8}),
     )
 
     def __init__(self, *args, person: User, teams, colleagues, **kwargs):
@@ -184,7 +186,13 @@ class OrganisationForm(forms.Form):
 
 
 class TeamForm(forms.Form):
-    name = forms.CharField(label="Team name", max_length=120)
+    name = forms.CharField(label="Name of the new team", max_length=120)
+
+    def __init__(self, *args, renaming: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        if renaming:
+            # Each team's rename box needs its own label, or a screen reader hears "name" many times over.
+            self.fields["name"].label = f"New name for {renaming}"
 
 
 class CrisisLinkForm(forms.Form):

@@ -272,7 +272,7 @@ def _organisation_page(
             team,
             rename[1]
             if rename and rename[0] == team.pk
-            else TeamForm(prefix=f"team-{team.pk}", initial={"name": team.name}),
+            else TeamForm(prefix=f"team-{team.pk}", initial={"name": team.name}, renaming=team.name),
         )
         for team in teams
     ]
@@ -332,7 +332,7 @@ def team_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def team_rename(request: HttpRequest, pk: int) -> HttpResponse:
     team = get_team_for_admin(request.user, pk)
-    form = TeamForm(request.POST, prefix=f"team-{team.pk}")
+    form = TeamForm(request.POST, prefix=f"team-{team.pk}", renaming=team.name)
     if form.is_valid():
         try:
             services.team_rename(actor=request.user, team=team, name=form.cleaned_data["name"])

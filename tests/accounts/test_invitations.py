@@ -276,3 +276,34 @@ def test_admin_revokes_and_resends_from_the_people_page(
     assert response.status_code == 302
     fresh.refresh_from_db()
     assert fresh.revoked_at is not None
+
+
+def test_link_for_an_email_that_got_an_account_elsewhere_says_so(
+    client, people, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        send(people, email="twice@example.org")
+    ours = link_from_last_email().removeprefix(settings.SITE_URL)
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation_send(organisation=people.elsewhere, invited_by=people.outsider, email="twice@example.org")
+    theirs = token_from(link_from_last_email())
+    invitation_accept(token=theirs, password=NEW_PASSWORD, display_name="Twice", pronouns="", time_zone="")
+
+    response = client.post(ours, accept_form())
+    assert response.status_code == 409
+    assert "You already have an account" in response.content.decode()
+    assert User.objects.get(email="twice@example.org").organisation == people.elsewhere
+
+
+def test_audit_records_the_actor_and_their_organisation(people):
+    entry = services.audit(actor=people.admin, action="thing.done", subject="x" * 300, data={"n": 1})
+    assert (entry.organisation, entry.actor, len(entry.subject), entry.data) == (
+        people.org,
+        people.admin,
+        200,
+        {"n": 1},
+    )
+    system = services.audit(actor=None, action="retention.applied", organisation=people.org)
+    assert system.organisation == people.org and system.actor is None
+    with pytest.raises(ValueError, match="needs an organisation"):
+        services.audit(actor=None, action="thing.done")
