@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 
 from circles import services
 from circles.models import CircleSession, SessionTemplate
+from circles.tasks import sessions_materialise
 from tests.factories import make_circle
 
 Status = CircleSession.Status
@@ -181,3 +182,13 @@ def test_bad_cadence_is_refused_with_a_clear_message(people, template, overrides
     with pytest.raises(ValidationError) as caught:
         services.circle_create(actor=people.facilitator, template=template, **details(**overrides))
     assert words in " ".join(caught.value.message_dict[field])
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_hourly_beat_task_plans_sessions_and_a_second_run_adds_none(people, settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["sessions-materialise"]
+    assert entry["task"] == "circles.tasks.sessions_materialise"
+    circle = make_circle(people.facilitator, start_date=date(2025, 3, 11))
+    assert sessions_materialise() == 12
+    assert sessions_materialise() == 0
+    assert circle.sessions.count() == 12
