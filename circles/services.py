@@ -35,22 +35,6 @@ from circles.models import (
 )
 
 Status = CircleSession.Status
-CIRCLE_FIELDS = (
-    "name",
-    "purpose",
-    "agreements",
-    "capacity",
-    "video_url",
-    "time_zone",
-    "frequency",
-    "interval_weeks",
-    "week_of_month",
-    "start_date",
-    "end_date",
-    "occurrence_count",
-    "start_time",
-    "duration_minutes",
-)
 CADENCE_FIELDS = (
     "time_zone",
     "frequency",
@@ -62,6 +46,7 @@ CADENCE_FIELDS = (
     "start_time",
     "duration_minutes",
 )
+CIRCLE_FIELDS = ("name", "purpose", "agreements", "capacity", "video_url", *CADENCE_FIELDS)
 UNPLANNED_REASON = "The circle's schedule changed, so it no longer meets on this date."
 ARCHIVED_REASON = "This circle has closed."
 NONEXISTENT_REASON = (
