@@ -453,78 +453,128 @@ def punctured_rounds(groups: int, size: int, rounds: int) -> list[list[list[int]
     return out
 
 
-def _developed_repeats(base: list[list[int]], m: int, layers: int, rounds: int) -> int:
-    """Repeats of the plan made by shifting `base` round by round (see `cyclic_rounds`).
+class _Shifted:
+    """Base rounds, each shifted m times to make the plan, with the plan's repeats kept up to date.
 
-    Shifting maps a pair to pairs of the same kind (same layers, same difference), so each base
-    pair covers `rounds` consecutive positions of its kind's cycle; overlaps are exactly repeats.
+    People are `layers` copies of Z_m plus a few fixed people; shift r adds r to everyone's Z_m
+    coordinate. A shift maps a pair to a pair of the same kind (same layers, same difference),
+    so each base pair covers m consecutive positions of its kind's cycle and overlaps are exactly
+    the plan's repeats. A swap in a base round touches only the pairs of the two people moved.
     """
-    fixed = m * layers
-    cover: dict[tuple, list[int]] = {}
-    repeats = 0
-    for circle in base:
-        for i, p in enumerate(circle):
-            for q in circle[i + 1 :]:
-                p_, q_ = (p, q) if p < q else (q, p)
-                if p_ >= fixed:  # two fixed people meet every round
-                    repeats += rounds - 1
-                    continue
-                if q_ >= fixed:
-                    key, pos, cycle = (q_, p_ // m), p_ % m, m
-                else:
-                    x, y, lx, ly = p_ % m, q_ % m, p_ // m, q_ // m
-                    if lx == ly:
-                        d = (y - x) % m
-                        if d > m - d:
-                            x, d = y, m - d
-                        cycle = m // 2 if 2 * d == m else m
-                        key, pos = (-1, lx, d), x % cycle
-                    else:
-                        key, pos, cycle = (-2, lx, ly, (y - x) % m), x, m
-                seen = cover.setdefault(key, [0] * cycle)
-                for j in range(rounds):
-                    k = (pos + j) % cycle
-                    repeats += seen[k] > 0
-                    seen[k] += 1
-    return repeats
+
+    def __init__(self, people: int, m: int, bases: list[list[list[int]]]):
+        self.m, self.fixed = m, m * (people // m)
+        self.bases = bases
+        self.cover: dict[tuple, list[int]] = {}
+        self.repeats = 0
+        for base in bases:
+            for circle in base:
+                for i, p in enumerate(circle):
+                    for q in circle[i + 1 :]:
+                        self._count(p, q, 1)
+
+    def _count(self, p: int, q: int, sign: int) -> None:
+        m, fixed = self.m, self.fixed
+        if p > q:
+            p, q = q, p
+        if p >= fixed:  # two fixed people meet in every shift: one slot, counted m times
+            key, pos, cycle = (p, q), 0, 1
+        elif q >= fixed:
+            key, pos, cycle = (q, p // m), p % m, m
+        else:
+            x, y, lx, ly = p % m, q % m, p // m, q // m
+            if lx == ly:
+                d = (y - x) % m
+                if d > m - d:
+                    x, d = y, m - d
+                cycle = m // 2 if 2 * d == m else m
+                key, pos = (-1, lx, d), x % cycle
+            else:
+                key, pos, cycle = (-2, lx, ly, (y - x) % m), x, m
+        seen = self.cover.get(key)
+        if seen is None:
+            seen = self.cover[key] = [0] * cycle
+        for j in range(pos, pos + m):
+            k = j % cycle
+            if sign > 0:
+                self.repeats += seen[k] > 0
+                seen[k] += 1
+            else:
+                seen[k] -= 1
+                self.repeats -= seen[k] > 0
+
+    def swap(self, b: int, x: int, i: int, y: int, j: int) -> None:
+        X, Y = self.bases[b][x], self.bases[b][y]
+        p, q = X[i], Y[j]
+        for r in X:
+            if r != p:
+                self._count(p, r, -1)
+                self._count(q, r, 1)
+        for r in Y:
+            if r != q:
+                self._count(q, r, -1)
+                self._count(p, r, 1)
+        X[i], Y[j] = q, p
+
+    def rounds(self) -> list[list[list[int]]]:
+        m, fixed = self.m, self.fixed
+        return [
+            [[p if p >= fixed else (p // m) * m + (p % m + r) % m for p in circle] for circle in base]
+            for base in self.bases
+            for r in range(m)
+        ]
+
+
+_SHIFT_TEMPERATURE = 1.5  # annealing temperature, in repeats
+_SHIFT_RESTART = 3000  # steps without a new best before new random base rounds
 
 
 def cyclic_rounds(
     people: int, size: int, rounds: int, *, seconds: float, rng: random.Random
 ) -> list[list[list[int]]]:
-    """A repeat-free plan that shifts one base round, if a short search finds one; else [].
+    """A repeat-free plan made of shifted base rounds, if a short search finds one; else [].
 
-    People are `layers` copies of Z_m (m = rounds) plus a few fixed people; round i adds i to
-    everyone's Z_m coordinate. Only the base round is searched (annealing over swaps), which is
-    tiny next to the whole plan: Kirkman's 15 schoolgirls come out in well under a second.
+    For each m dividing `rounds` (largest first, m >= 3) it anneals rounds/m base rounds for an
+    equal share of `seconds` (see `_Shifted`). Only the base rounds are searched, which is tiny
+    next to the whole plan: Kirkman's 15 schoolgirls (m = 7) take milliseconds, 18 people in
+    threes for 8 rounds (m = 4, two base rounds) about a second.
     """
-    m = rounds
-    layers, extra = divmod(people, m)
-    if m < 2 or layers < 1 or people % size or people // size < 2 or extra > people // size:
+    circles = people // size
+    if people % size or circles < 2:
         return []
-    points = list(range(people))
-    rng.shuffle(points)
-    base = [points[i : i + size] for i in range(0, people, size)]
-    cost = _developed_repeats(base, m, layers, rounds)
-    deadline = time.perf_counter() + seconds
-    steps = 0
-    while cost:
-        steps += 1
-        if steps % 64 == 0 and time.perf_counter() > deadline:
-            return []
-        a, b = rng.sample(range(len(base)), 2)
-        i, j = rng.randrange(size), rng.randrange(size)
-        base[a][i], base[b][j] = base[b][j], base[a][i]
-        new = _developed_repeats(base, m, layers, rounds)
-        if new <= cost or rng.random() < math.exp((cost - new) / 1.5):
-            cost = new
-        else:
-            base[a][i], base[b][j] = base[b][j], base[a][i]
-    fixed = m * layers
-    return [
-        [[p if p >= fixed else (p // m) * m + (p % m + r) % m for p in circle] for circle in base]
-        for r in range(rounds)
-    ]
+    ms = [m for m in range(rounds, 2, -1) if rounds % m == 0 and people // m and people % m <= circles]
+    # Several base rounds are harder to find than one, so their searches get a larger share.
+    shares = sum(rounds // m for m in ms)
+    for m in ms:
+        deadline = time.perf_counter() + seconds * (rounds // m) / shares
+        steps = 0
+        while time.perf_counter() < deadline:
+            bases = []
+            for _ in range(rounds // m):
+                order = list(range(people))
+                rng.shuffle(order)
+                bases.append([order[i : i + size] for i in range(0, people, size)])
+            state = _Shifted(people, m, bases)
+            best, since_best = state.repeats, 0
+            # Restart from new random base rounds when annealing has not improved for a while.
+            while state.repeats and since_best < _SHIFT_RESTART:
+                steps += 1
+                since_best += 1
+                if steps % 64 == 0 and time.perf_counter() > deadline:
+                    break
+                b = rng.randrange(len(bases))
+                x, y = rng.sample(range(circles), 2)
+                i, j = rng.randrange(size), rng.randrange(size)
+                before = state.repeats
+                state.swap(b, x, i, y, j)
+                delta = state.repeats - before
+                if delta > 0 and rng.random() >= math.exp(-delta / _SHIFT_TEMPERATURE):
+                    state.swap(b, x, i, y, j)
+                elif state.repeats < best:
+                    best, since_best = state.repeats, 0
+            if state.repeats == 0:
+                return state.rounds()
+    return []
 
 
 def _team_floor(present: list[int], k: int, teams: Sequence[int | None] | None) -> int:
@@ -783,10 +833,9 @@ class _Search:
                 affine_rounds(n // size, size, wanted), punctured_rounds(n // size, size, wanted), key=len
             )
             if len(self.geometry) < wanted:
-                # A tenth of the budget for a shifted design; the local search gets the rest.
-                cyclic = cyclic_rounds(
-                    n, size, wanted, seconds=(deadline - time.perf_counter()) / 10, rng=rng
-                )
+                # Up to half the budget for a shifted design, which local search alone rarely
+                # matches on tight instances (18 people in threes for 8 rounds); it gets the rest.
+                cyclic = cyclic_rounds(n, size, wanted, seconds=(deadline - time.perf_counter()) / 2, rng=rng)
                 self.geometry = cyclic or self.geometry
         self.free = free
         self.base = base
