@@ -20,16 +20,15 @@ def _scope(user: User) -> selectors.Scope:
     return selectors.scope_for_user(user)
 
 
-def _require_viewer(user: User, scope: selectors.Scope) -> None:
-    if user.is_org_admin or user.managed_teams.filter(organisation_id=scope.organisation.pk).exists():
-        return
-    raise PermissionDenied("Only managers and organisation admins see insights.")
+def _require_viewer(scope: selectors.Scope) -> None:
+    if not scope.is_viewer:
+        raise PermissionDenied("Only managers and organisation admins see insights.")
 
 
 def get_insights_for_user(user: User, month: str | None = None) -> tuple[selectors.Scope, date]:
     """The person's scope and the month asked for ("2025-03"; None for the latest complete one)."""
     scope = _scope(user)
-    _require_viewer(user, scope)
+    _require_viewer(scope)
     if month is None:
         return scope, scope.default_month
     try:
@@ -46,7 +45,7 @@ def get_group_for_user(user: User, key: str) -> tuple[selectors.Scope, privacy.G
     group = scope.group(key)
     if group is None:
         raise Http404("No such group.")
-    _require_viewer(user, scope)
+    _require_viewer(scope)
     if group not in scope.visible:
         raise PermissionDenied("This group is not one of your teams.")
     return scope, group

@@ -10,7 +10,8 @@ pages, the CSV export and the charts are built from those rows alone. The rules:
    than k people (groups are disjoint, each has k or more).
 2. Every figure names the groups of people it rests on (`_basis`). If any has fewer than k people
    the figure is shown as "fewer than k" (or "hidden" when the small group is the complement: the
-   staff who did not take part).
+   staff who did not take part). A figure that would say the same of every single person in its
+   group (an attendance of 100%: everyone came to every session) is "hidden" too.
 3. Complementary suppression: a total is shown only if every figure it adds up is shown, so no
    total minus the shown parts gives away a hidden figure.
 4. Session and circle counts are not added across teams (circles mix teams, so a sum would count
@@ -155,6 +156,10 @@ def _basis(counts: Counts, key: str) -> tuple[tuple[int, bool], ...]:
     }[key]
 
 
+def _says_it_of_everyone(counts: Counts, key: str) -> bool:
+    return key == "attendance_rate" and counts.attended_member_sessions >= counts.expected_member_sessions
+
+
 def _value(counts: Counts, key: str) -> tuple[str, float | None]:
     if key == "attendance_rate":
         percent = 100 * counts.attended_member_sessions / counts.expected_member_sessions
@@ -174,7 +179,9 @@ def _cells(counts: Counts, k: int, *, combined: bool) -> tuple[Cell, ...]:
             cells.append(Cell("not added up", NOT_ADDED))
             continue
         small = [is_complement for size, is_complement in _basis(counts, column.key) if size < k]
-        if not small:
+        if not small and _says_it_of_everyone(counts, column.key):
+            cells.append(Cell("hidden", HIDDEN))
+        elif not small:
             text, percent = _value(counts, column.key)
             cells.append(Cell(text, SHOWN, percent))
         elif all(small):

@@ -27,6 +27,8 @@ class Scope:
     months: tuple[date, ...]  # newest first; the current month is months[0]
     groups: tuple[privacy.Group, ...]
     visible: tuple[privacy.Group, ...]
+    # Admin of the organisation, or manager of at least one of its teams.
+    is_viewer: bool
 
     @property
     def default_month(self) -> date:
@@ -60,11 +62,10 @@ def scope_for_user(user: User) -> Scope:
     }
     groups = tuple(privacy.partition(teams, k))
     if user.is_org_admin:
-        visible = groups
-    else:
-        managed = set(user.managed_teams.filter(organisation_id=organisation.pk).values_list("pk", flat=True))
-        visible = tuple(group for group in groups if group.team_ids & managed)
-    return Scope(organisation, k, months, groups, visible)
+        return Scope(organisation, k, months, groups, groups, is_viewer=True)
+    managed = set(user.managed_teams.filter(organisation_id=organisation.pk).values_list("pk", flat=True))
+    visible = tuple(group for group in groups if group.team_ids & managed)
+    return Scope(organisation, k, months, groups, visible, is_viewer=bool(managed))
 
 
 def _counts_by_team(organisation: Organisation, team_ids, months) -> dict[tuple[int, date], privacy.Counts]:
