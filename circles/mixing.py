@@ -944,9 +944,9 @@ class _Search:
         masks[cb] = maskB | (1 << a)
         where[a], where[b] = cb, ca
 
-    def _random_swap(self) -> None:
+    def _random_swap(self, rounds: list[int]) -> None:
         rng = self.rng
-        i = rng.randrange(len(self.free))
+        i = rng.choice(rounds)
         round_ = self.circles[i]
         if len(round_) < 2:
             return
@@ -961,10 +961,12 @@ class _Search:
     def run(self) -> tuple[list[list[list[int]]], int, bool]:
         if not self.free:
             return [], 0, True
-        # A geometric seed that covers every round is already optimal; a partial one can lock
-        # the search into a structure that does not extend (Kirkman's 15 schoolgirls), so the
-        # search starts greedy and alternates seeds on restarts.
-        self._construct(geometric=len(self.geometry) == len(self.free))
+        # A geometric seed that covers every round is already optimal. A partial one (9 of the
+        # 10 rounds of 8-4-10) is first kept fixed while the rest is searched, then released:
+        # starting from its best completion beats starting greedy.
+        self._construct(geometric=bool(self.geometry))
+        kept = len(self.geometry) if len(self.geometry) < len(self.free) else 0
+        release_at = time.perf_counter() + (self.deadline - time.perf_counter()) / 4
         best_obj = self._objective()
         best = [[c[:] for c in round_] for round_ in self.circles]
         floor = self.team_floor
@@ -976,9 +978,13 @@ class _Search:
         weight = self.weight
         team_on = any(self.team)
         movable = [i for i in range(len(self.free)) if len(self.circles[i]) > 1]
+        active = [i for i in movable if i >= kept] or movable
         while best_obj > floor and movable:
-            if time.perf_counter() > self.deadline:
+            now = time.perf_counter()
+            if now > self.deadline:
                 break
+            if kept and now > release_at:
+                kept, active = 0, movable
             if self.max_iterations is not None and it >= self.max_iterations:
                 break
             it += 1
@@ -987,7 +993,7 @@ class _Search:
             forbid, team = self.forbid, self.team
             # Focus on rounds and people in a repeat; once repeats are gone, on same-team pairs.
             candidates: list[tuple[int, int]] = []
-            order = movable[:]
+            order = active[:]
             rng.shuffle(order)
             repeat_phase = self.counts.repeats > self.base_repeats
             for i in order:
@@ -1000,6 +1006,10 @@ class _Search:
                             candidates.append((i, p))
                 if candidates:
                     break
+            if not candidates:
+                # Only the kept seed rounds can still improve (same-team pairs): release them.
+                kept, active = 0, movable
+                continue
             if len(candidates) > _CANDIDATES:
                 candidates = rng.sample(candidates, _CANDIDATES)
             i = candidates[0][0]
@@ -1071,7 +1081,7 @@ class _Search:
                 else:
                     self._load(best)
                     for _ in range(2 + rng.randrange(max(2, self.n // 4))):
-                        self._random_swap()
+                        self._random_swap(active)
                 if self._objective() < best_obj:
                     best_obj = self._objective()
                     best = [[c[:] for c in round_] for round_ in self.circles]
