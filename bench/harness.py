@@ -231,6 +231,8 @@ def _database(environment: dict) -> Iterator[dict]:
         return
     import psycopg
 
+    # As docker-compose.yml's web service: Postgres connections come from a pool.
+    environment.setdefault("DB_POOL_MAX_SIZE", "10")
     parts = urllib.parse.urlsplit(source)
     name = f"bench_{secrets.token_hex(4)}"
     admin = urllib.parse.urlunsplit(parts._replace(path="/postgres"))

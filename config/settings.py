@@ -132,6 +132,17 @@ if DATABASE_URL:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # An unreachable server must fail a request (and /healthz/) in seconds, not hang it.
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+        # Under ASGI Django cannot keep a connection between requests, so without a pool every
+        # request opens a new one. Set for the web process only: forked Celery workers must not
+        # inherit a pool.
+        if DB_POOL_MAX_SIZE := env_int("DB_POOL_MAX_SIZE", 0):
+            if DATABASES["default"]["CONN_MAX_AGE"]:
+                raise ImproperlyConfigured("Use DB_POOL_MAX_SIZE or DB_CONN_MAX_AGE, not both")
+            DATABASES["default"]["OPTIONS"]["pool"] = {
+                "min_size": 1,
+                "max_size": DB_POOL_MAX_SIZE,
+                "timeout": 10,
+            }
 else:
     DATABASES = {
         "default": {

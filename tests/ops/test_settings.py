@@ -23,6 +23,7 @@ SETTINGS_VARIABLES = [
     "SITE_URL",
     "DATABASE_URL",
     "DB_CONN_MAX_AGE",
+    "DB_POOL_MAX_SIZE",
     "REDIS_URL",
     "CHANNEL_PREFIX",
     "CELERY_BROKER_URL",
@@ -184,3 +185,17 @@ def test_env_list_refuses_a_list_that_is_set_but_empty(monkeypatch, value):
     monkeypatch.setenv("SOME_LIST", value)
     with pytest.raises(ImproperlyConfigured, match="SOME_LIST must be a comma-separated list"):
         live_settings.env_list("SOME_LIST", ["default"])
+
+
+def test_db_pool_max_size_turns_on_the_postgres_connection_pool(load_settings):
+    loaded = load_settings(DATABASE_URL="postgres://alice:pw@db.example.org/alongside", DB_POOL_MAX_SIZE="8")
+    assert loaded.DATABASES["default"]["OPTIONS"]["pool"]["max_size"] == 8
+
+
+def test_a_pool_and_persistent_connections_together_are_refused(load_settings):
+    with pytest.raises(ImproperlyConfigured, match="DB_POOL_MAX_SIZE or DB_CONN_MAX_AGE"):
+        load_settings(
+            DATABASE_URL="postgres://alice:pw@db.example.org/alongside",
+            DB_POOL_MAX_SIZE="8",
+            DB_CONN_MAX_AGE="60",
+        )
