@@ -62,6 +62,25 @@ def _thread_url(thread: Thread, anchor: str = "") -> str:
     return reverse("reflections:thread", args=[thread.pk]) + (f"#{anchor}" if anchor else "")
 
 
+def _reply_url(reply) -> str:
+    """The thread page that holds this perspective, scrolled to it."""
+    page = selectors.reply_page_number(reply)
+    return reverse("reflections:thread", args=[reply.thread_id]) + f"?page={page}#reply-{reply.pk}"
+
+
+def _thread_page(request: HttpRequest, thread: Thread, *, reply_form=None, takeaway_form=None):
+    """The thread page; after a refused form, the same page with that form's errors and text."""
+    context = {
+        "circle": thread.circle,
+        "thread": thread,
+        "view": selectors.thread_page(user=request.user, thread=thread, page=request.GET.get("page")),
+        "reply_form": reply_form or ReplyForm(),
+        "takeaway_form": takeaway_form or TakeawayForm(initial={"takeaway": thread.takeaway}),
+        "now": timezone.now(),
+    }
+    return render(request, "reflections/thread_detail.html", context)
+
+
 # --- Threads in a circle ---------------------------------------------------------------------
 
 
@@ -118,17 +137,10 @@ def thread_new(request: HttpRequest, circle_pk: int) -> HttpResponse:
 @require_GET
 def thread_detail(request: HttpRequest, pk: int) -> HttpResponse:
     thread = get_thread_for_user(request.user, pk)
-    view = selectors.thread_page(user=request.user, thread=thread, page=request.GET.get("page"))
+    # Render first: the page marks what is newer than the previous visit, then the visit is recorded.
+    response = _thread_page(request, thread)
     services.thread_mark_read(user=request.user, thread=thread)
-    context = {
-        "circle": thread.circle,
-        "thread": thread,
-        "view": view,
-        "reply_form": ReplyForm(),
-        "takeaway_form": TakeawayForm(initial={"takeaway": thread.takeaway}),
-        "now": timezone.now(),
-    }
-    return render(request, "reflections/thread_detail.html", context)
+    return response
 
 
 @login_required
@@ -169,16 +181,7 @@ def thread_takeaway(request: HttpRequest, pk: int) -> HttpResponse:
             _apply(form, error)
         else:
             return redirect(_thread_url(thread, "takeaway"))
-    view = selectors.thread_page(user=request.user, thread=thread)
-    context = {
-        "circle": thread.circle,
-        "thread": thread,
-        "view": view,
-        "reply_form": ReplyForm(),
-        "takeaway_form": form,
-        "now": timezone.now(),
-    }
-    return render(request, "reflections/thread_detail.html", context)
+    return _thread_page(request, thread, takeaway_form=form)
 
 
 @login_required
@@ -209,20 +212,8 @@ def reply_create(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as error:
             _apply(form, error)
         else:
-            page = selectors.reply_page_number(reply)
-            return redirect(
-                reverse("reflections:thread", args=[thread.pk]) + f"?page={page}#reply-{reply.pk}"
-            )
-    view = selectors.thread_page(user=request.user, thread=thread)
-    context = {
-        "circle": thread.circle,
-        "thread": thread,
-        "view": view,
-        "reply_form": form,
-        "takeaway_form": TakeawayForm(initial={"takeaway": thread.takeaway}),
-        "now": timezone.now(),
-    }
-    return render(request, "reflections/thread_detail.html", context)
+            return redirect(_reply_url(reply))
+    return _thread_page(request, thread, reply_form=form)
 
 
 @login_required
@@ -250,10 +241,7 @@ def reply_edit(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as error:
             _apply(form, error)
         else:
-            page = selectors.reply_page_number(reply)
-            return redirect(
-                reverse("reflections:thread", args=[reply.thread_id]) + f"?page={page}#reply-{reply.pk}"
-            )
+            return redirect(_reply_url(reply))
     context = {"circle": reply.thread.circle, "thread": reply.thread, "reply": reply, "form": form}
     return render(request, "reflections/post_edit.html", context)
 
