@@ -424,12 +424,11 @@ def notification_title(row: Reminder) -> str:
     return f"{name} meets tomorrow: {when}"
 
 
-def invitation_ics(row: Reminder) -> bytes:
-    """The session as an iTIP REQUEST for the person: same UID and SEQUENCE as their calendar feed.
+def _session_invitation(session: CircleSession) -> bytes:
+    """The session as an iTIP REQUEST, without an attendee: same UID and SEQUENCE as the calendar feed.
 
     The description is only the session page link: the feed's purpose and notes stay out of email.
     """
-    session = row.session
     cal = icalendar.Calendar.from_ical(calendar.calendar_for([session], name=session.circle.name))
     cal["method"] = "REQUEST"
     event = cal.walk("VEVENT")[0]
@@ -438,15 +437,30 @@ def invitation_ics(row: Reminder) -> bytes:
     organizer = icalendar.vCalAddress(f"mailto:{settings.DEFAULT_FROM_EMAIL.rpartition('<')[2].strip('>')}")
     organizer.params["cn"] = icalendar.vText("Alongside")
     event["organizer"] = organizer
+    return cal.to_ical()
+
+
+def invitation_ics(row: Reminder, *, cache: dict | None = None) -> bytes:
+    """The invitation for this person. `cache` keeps each session's calendar across a batch:
+    building it is most of an email's cost, and only the attendee line differs between people."""
+    session = row.session
+    key = (session.pk, session.revision, session.starts_at)
+    if cache is None or key not in cache:
+        invitation = _session_invitation(session)
+        if cache is None:
+            cache = {}
+        cache[key] = invitation
     attendee = icalendar.vCalAddress(f"mailto:{row.user.email}")
     attendee.params["cn"] = icalendar.vText(row.user.display_name)
     attendee.params["partstat"] = icalendar.vText("NEEDS-ACTION")
     attendee.params["rsvp"] = icalendar.vText("FALSE")
-    event["attendee"] = attendee
-    return cal.to_ical()
+    holder = icalendar.Event()
+    holder.add("attendee", attendee)
+    line = holder.to_ical().removeprefix(b"BEGIN:VEVENT\r\n").removesuffix(b"END:VEVENT\r\n")
+    return cache[key].replace(b"END:VEVENT\r\n", line + b"END:VEVENT\r\n", 1)
 
 
-def reminder_email(row: Reminder, *, connection=None) -> EmailMultiAlternatives:
+def reminder_email(row: Reminder, *, connection=None, cache: dict | None = None) -> EmailMultiAlternatives:
     """Plain text and HTML parts, the .ics invitation, and RFC 8058 one-click unsubscribe headers."""
     context = _context(row)
     subject = " ".join(render_to_string("emails/session_reminder.subject.txt", context).split())
@@ -464,7 +478,7 @@ def reminder_email(row: Reminder, *, connection=None) -> EmailMultiAlternatives:
         },
     )
     message.attach_alternative(render_to_string("emails/session_reminder.html", context), "text/html")
-    invite = MIMEText(invitation_ics(row).decode(), "calendar", "utf-8")
+    invite = MIMEText(invitation_ics(row, cache=cache).decode(), "calendar", "utf-8")
     invite.set_param("method", "REQUEST")
     invite.add_header("Content-Disposition", "attachment", filename="session.ics")
     message.attach(invite)
@@ -538,6 +552,7 @@ def _still_wanted(row: Reminder) -> bool:
 
 def _deliver(rows: list[Reminder], *, worker: str, mail) -> SweepResult:
     sent = failed = 0
+    invitations: dict = {}
     for row in rows:
         now = timezone.now()
         if not _still_wanted(row):
@@ -557,7 +572,7 @@ def _deliver(rows: list[Reminder], *, worker: str, mail) -> SweepResult:
                         url=reverse("circles:session-detail", args=[row.session_id]),
                         reminder_key=row.key,
                     )
-                elif mail.send_messages([reminder_email(row, connection=mail)]) != 1:
+                elif mail.send_messages([reminder_email(row, connection=mail, cache=invitations)]) != 1:
                     raise RefusedError(f"the mail server did not take reminder {row.key}")
             # Committed: the row says sent exactly when the message went out.
             sent += 1

@@ -5,6 +5,7 @@ Every process is started in its own session, so a SIGKILL to its process group t
 worker's pool children with it, like a container being killed.
 """
 
+import logging
 import os
 import signal
 import socket
@@ -50,6 +51,8 @@ def free_port() -> int:
 
 @contextmanager
 def smtp_sink():
+    # aiosmtpd logs every SMTP command at INFO: at thousands of messages that is the sink's main cost.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     sink = SmtpSink()
     controller = Controller(sink, hostname=HOST, port=free_port())
     controller.start()

@@ -1,0 +1,182 @@
+"""Reminders: 10,000 emails through the sweeper to an SMTP sink, against 10,000 no-op Celery tasks.
+
+Both go through the same real Celery worker (prefork, 2 processes) and Redis broker in the same
+run, each timed from the first publish to the last message handled:
+- baseline: 10,000 `celery.accumulate` tasks (Celery's built-in task that returns its arguments),
+  done when the queue and the unacknowledged set are empty;
+- reminders: 10,000 due email reminders (rows written beforehand), sent by `reminders_sweep`
+  tasks, one per worker process, done when the aiosmtpd sink on loopback has 10,000 messages.
+Each email is rendered (text, HTML, .ics), sent over the sweep's one SMTP connection and marked
+sent in its own transaction. Target: reminders take at most 1.5x the no-op tasks' time.
+
+Needs Postgres and Redis (DATABASE_URL, REDIS_URL). The work runs in a child process against a
+fresh database, dropped afterwards. Rewrites the "Reminders" section of docs/performance.md.
+"""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "performance.md"
+START, END = "<!-- bench_reminders:start -->", "<!-- bench_reminders:end -->"
+COUNT = 10_000
+TARGET = "ratio <= 1.5"
+
+
+def _inner() -> dict:
+    """Runs in the child, with DATABASE_URL pointing at a fresh database."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+    import redis as redis_client
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    from circles.models import Reminder
+    from config.celery import app
+    from tests.circles import reminder_rig as rig
+
+    call_command("migrate", verbosity=0)
+    redis = os.environ["REDIS_URL"]
+    broker = redis_client.Redis.from_url(redis)
+    rig.make_due_reminders(
+        people=COUNT // 4,
+        kinds=list(Reminder.Kind.values),
+        channels=[Reminder.Channel.EMAIL],
+        due_at=timezone.now(),
+    )
+    connection.close()
+    rig.purge_broker(redis)
+
+    def drained() -> bool:
+        return broker.llen("celery") == 0 and broker.hlen("unacked") == 0
+
+    with tempfile.TemporaryDirectory() as folder, rig.smtp_sink() as (sink, port):
+        env = rig.process_env(database=os.environ["DATABASE_URL"], redis=redis, smtp_port=port)
+        worker = rig.start_worker(env, Path(folder) / "worker.log", concurrency=2)
+        try:
+            app.send_task("celery.accumulate", args=(0,))
+            rig.wait_for(drained, timeout=120, what="the worker to start", every=0.01)
+
+            started = time.perf_counter()
+            for n in range(COUNT):
+                app.send_task("celery.accumulate", args=(n,))
+            rig.wait_for(drained, timeout=600, what="10,000 no-op tasks", every=0.005)
+            noop_seconds = time.perf_counter() - started
+
+            started = time.perf_counter()
+            while sink.total < COUNT:
+                if drained():
+                    # A sweep stops after its time budget: start more until everything is out.
+                    for _ in range(2):
+                        app.send_task("circles.tasks.reminders_sweep")
+                time.sleep(0.005)
+            email_seconds = time.perf_counter() - started
+        finally:
+            rig.kill(worker)
+        duplicates = sum(n - 1 for n in sink.counts.values())
+    return {
+        "noop_seconds": noop_seconds,
+        "email_seconds": email_seconds,
+        "duplicates": duplicates,
+        "emails": sink.total,
+    }
+
+
+def _fresh_database(source: str) -> tuple[str, str, str]:
+    parts = urllib.parse.urlsplit(source)
+    name = f"bench_reminders_{secrets.token_hex(4)}"
+    admin = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
+    return admin, name, urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _write_doc(row: dict, detail: dict) -> None:
+    section = "\n".join(
+        [
+            START,
+            "## Reminders",
+            "",
+            f"`python -m bench.run reminders`, last run {time.strftime('%Y-%m-%d')}: one Celery worker "
+            f"(prefork, 2 processes), Redis broker, PostgreSQL, an aiosmtpd sink on loopback, on a "
+            f"{os.cpu_count()}-core machine shared with other work. Both sides timed from the first "
+            "publish to the last message handled, in the same run.",
+            "",
+            "| benchmark | seconds | baseline | baseline seconds | ratio | target |",
+            "| --- | ---: | --- | ---: | ---: | --- |",
+            f"| {row['name']} | {row['value']} | {row['baseline_name']} | {row['baseline_value']} | "
+            f"{row['ratio']} | {row['target']} |",
+            "",
+            f"Throughput: {detail['emails_per_second']:.0f} emails/s against "
+            f"{detail['tasks_per_second']:.0f} no-op tasks/s; {detail['duplicates']} duplicate messages "
+            "at the sink.",
+            END,
+        ]
+    )
+    text = DOC.read_text() if DOC.exists() else "# Performance\n"
+    if START in text and END in text:
+        before, rest = text.split(START, 1)
+        text = before + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    DOC.write_text(text)
+
+
+def run() -> list[dict]:
+    source = os.environ.get("DATABASE_URL", "")
+    redis = os.environ.get("REDIS_URL", "")
+    if not source.startswith(("postgres://", "postgresql://")) or not redis:
+        raise RuntimeError("bench_reminders needs DATABASE_URL (Postgres) and REDIS_URL (Redis)")
+    import psycopg
+
+    admin, name, url = _fresh_database(source)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        child = subprocess.run(
+            [sys.executable, "-m", "bench.bench_reminders", "--inner"],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings"},
+            capture_output=True,
+            text=True,
+            timeout=1500,
+        )
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if child.returncode != 0:
+        raise RuntimeError(f"bench_reminders failed:\n{child.stdout[-3000:]}\n{child.stderr[-3000:]}")
+    figures = json.loads(child.stdout.strip().splitlines()[-1])
+    detail = {
+        "emails_per_second": COUNT / figures["email_seconds"],
+        "tasks_per_second": COUNT / figures["noop_seconds"],
+        "duplicates": figures["duplicates"],
+    }
+    row = {
+        "name": "10,000 reminder emails via the sweeper",
+        "unit": "s",
+        "value": round(figures["email_seconds"], 2),
+        "baseline_name": "10,000 no-op Celery tasks",
+        "baseline_value": round(figures["noop_seconds"], 2),
+        "ratio": round(figures["email_seconds"] / figures["noop_seconds"], 2),
+        "target": TARGET,
+        "detail": detail,
+    }
+    _write_doc(row, detail)
+    return [row]
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--inner"]:
+        print(json.dumps(_inner()))
+    else:
+        for result in run():
+            print(result)
