@@ -1,6 +1,6 @@
 from django.urls import path
 
-from circles import views
+from circles import room_views, views
 
 app_name = "circles"
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path("sessions/past/", views.past_sessions, name="past-sessions"),
     path("sessions/<int:pk>/", views.session_detail, name="session-detail"),
     path("sessions/<int:pk>/change/", views.session_change, name="session-change"),
+    path("sessions/<int:pk>/room/", room_views.session_room, name="session-room"),
     path("sessions/<int:pk>/cover/", views.cover_request, name="cover-request"),
     path("sessions/<int:pk>/session.ics", views.session_ics, name="session-ics"),
     path("cover/<int:pk>/accept/", views.cover_accept, name="cover-accept"),

@@ -1,0 +1,100 @@
+"""The session room socket: authorise, join the groups, translate frames into circles.live calls.
+
+No rules live here. Every inbound frame is checked (size, rate, JSON, type, fields) and answered:
+an `ack` for an applied command, an `error` for anything refused; the socket stays open unless
+the person is no longer allowed in. See docs/live-protocol.md.
+"""
+
+import json
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from circles import live
+
+
+class SessionRoomConsumer(AsyncWebsocketConsumer):
+    joined = False
+
+    async def connect(self):
+        user = self.scope["user"]
+        self.session_id = int(self.scope["url_route"]["kwargs"]["pk"])
+        if not user.is_authenticated:
+            # Closing before accept refuses the handshake: the browser never gets a socket.
+            await self.close(code=live.CLOSE_SIGNED_OUT)
+            return
+        self.user_id = user.pk
+        entry = await database_sync_to_async(live.room_entry)(
+            user_id=self.user_id, session_id=self.session_id
+        )
+        if entry.close_code is not None:
+            await self.close(code=entry.close_code)
+            return
+        self.circle_id = entry.circle_id
+        self.bucket = live.TokenBucket()
+        await self.channel_layer.group_add(live.room_group(self.session_id), self.channel_name)
+        await self.channel_layer.group_add(live.user_group(self.user_id), self.channel_name)
+        self.joined = True
+        await self.accept()
+        await database_sync_to_async(live.connection_open)(
+            session_id=self.session_id, user_id=self.user_id, channel_name=self.channel_name
+        )
+
+    async def disconnect(self, code):
+        if not self.joined:
+            return
+        self.joined = False
+        await self.channel_layer.group_discard(live.room_group(self.session_id), self.channel_name)
+        await self.channel_layer.group_discard(live.user_group(self.user_id), self.channel_name)
+        await database_sync_to_async(live.connection_close)(channel_name=self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        message_id = None
+        try:
+            message = live.parse_frame(text_data)
+            message_id = live.message_id(message)
+            if not self.bucket.take():
+                raise live.LiveError(
+                    "rate_limited", "That's a lot of messages at once. Please wait a moment."
+                )
+            await self.dispatch_message(message)
+        except live.LiveError as error:
+            await self.send_json(
+                {"type": "error", "id": message_id, "code": error.code, "message": error.message}
+            )
+            if error.close_code is not None:
+                await self.close(code=error.close_code)
+
+    async def dispatch_message(self, message: dict) -> None:
+        kind = message["type"]
+        if kind == "sync":
+            reply = await database_sync_to_async(live.catch_up)(
+                session_id=self.session_id, user_id=self.user_id, last_seq=live.parse_last_seq(message)
+            )
+            await self.send_json(reply)
+        elif kind == "ping":
+            await database_sync_to_async(live.heartbeat)(
+                session_id=self.session_id, user_id=self.user_id, channel_name=self.channel_name
+            )
+            await self.send_json({"type": "pong", "id": live.message_id(message)})
+        else:
+            command = live.parse_command(message)
+            result = await database_sync_to_async(live.perform)(
+                session_id=self.session_id, user_id=self.user_id, command=command
+            )
+            await self.send_json({"type": "ack", "id": command.client_id, **result})
+
+    async def send_json(self, content: dict) -> None:
+        await self.send(text_data=json.dumps(content, separators=(",", ":")))
+
+    async def live_event(self, message):
+        # Serialised once in circles.live.broadcast for every socket in the room.
+        await self.send(text_data=message["text"])
+
+    async def live_force_close(self, message):
+        if message["circle_id"] is not None and message["circle_id"] != self.circle_id:
+            return
+        await self.send_json(
+            {"type": "closed", "code": "removed", "message": "You are no longer in this circle."}
+        )
+        await self.close(code=live.CLOSE_REMOVED)
