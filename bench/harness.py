@@ -316,17 +316,19 @@ DOC = ROOT / "docs" / "performance.md"
 
 
 def write_doc_section(key: str, title: str, rows: list[dict], *, database: dict) -> None:
-    """Replace this benchmark's section of docs/performance.md (between its markers) with `rows`.
+    """Replace this benchmark's section of docs/performance.md for this database with `rows`.
 
     So the figures in the docs are the ones the last run measured, never typed in by hand.
     """
-    start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
     store = "PostgreSQL" if database.get("DATABASE_URL") else "SQLite (WAL)"
     layer = "Redis" if database.get("REDIS_URL") else "in-memory"
+    # One section per database, so a SQLite run does not overwrite the Postgres figures.
+    variant = "postgres" if database.get("DATABASE_URL") else "sqlite"
+    start, end = f"<!-- {key}:{variant}:start -->", f"<!-- {key}:{variant}:end -->"
     detail = rows[0].get("detail", {})
     lines = [
         start,
-        f"## {title}",
+        f"## {title} ({store})",
         "",
         f"`python -m bench.run {key.removeprefix('bench_')}`, last run {time.strftime('%Y-%m-%d')}: "
         f"one daphne process, {store} database, {layer} channel layer, DEBUG off, "
