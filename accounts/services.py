@@ -33,6 +33,7 @@ from accounts.models import (
     validate_time_zone,
 )
 from accounts.selectors import InvitationUnavailable, invitation_for_token, token_hash
+from circles import live
 
 # --- Audit -----------------------------------------------------------------------------------
 
@@ -547,6 +548,7 @@ def person_deactivate(*, actor: User, person: User) -> User:
         if person.is_active:
             person.is_active = False
             person.save(update_fields=["is_active"])
+            live.disconnect_user(person.pk)
             audit(actor=actor, action="person.deactivated", subject=person.email)
     return person
 

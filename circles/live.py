@@ -737,6 +737,12 @@ def sessions_end_overdue(*, now: datetime | None = None) -> list[int]:
     return ended
 
 
+def rooms_sweep(*, now: datetime | None = None) -> dict:
+    """The periodic housekeeping of live rooms: connections of dead servers, overdue sessions."""
+    now = now or timezone.now()
+    return {"connections": connections_sweep(now=now), "ended": len(sessions_end_overdue(now=now))}
+
+
 def chat_purge_expired(*, now: datetime | None = None) -> list[int]:
     """Blank chat text in sessions whose organisation's retention has run out. Safe to run twice.
 

@@ -21,7 +21,7 @@ from django.utils.formats import date_format
 
 from accounts.models import User
 from accounts.services import audit
-from circles import reminders, scheduling
+from circles import live, reminders, scheduling
 from circles.models import (
     MAX_CAPACITY,
     AwayPeriod,
@@ -270,6 +270,7 @@ def membership_end(*, actor: User, membership: Membership, now: datetime | None 
                 )
         membership.left_at = now
         membership.save(update_fields=["left_at"])
+        live.disconnect_user_from_circle(membership.user_id, circle.pk)
         CoverRequest.objects.filter(
             session__circle=circle, requested_by_id=membership.user_id, accepted_at__isnull=True
         ).delete()

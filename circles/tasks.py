@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from circles import digest, reminders, services
+from circles import digest, live, reminders, services
 
 
 @shared_task(acks_late=True)
@@ -27,3 +27,15 @@ def digests_send() -> int:
 def sessions_materialise() -> int:
     """Plan every open circle's sessions for the rolling horizon; a second run creates nothing."""
     return services.sessions_materialise_all().created
+
+
+@shared_task(acks_late=True)
+def live_rooms_sweep() -> dict:
+    """Close connections left by dead servers and end sessions past their end plus grace."""
+    return live.rooms_sweep()
+
+
+@shared_task(acks_late=True)
+def live_chat_purge() -> int:
+    """Blank session chat whose retention has run out; a second run finds nothing to blank."""
+    return len(live.chat_purge_expired())

@@ -216,6 +216,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "circles.tasks.digests_send",
         "schedule": crontab(minute=0, hour=7, day_of_week="mon"),
     },
+    # Every 30 seconds: drop live-room connections a dead server left behind, and end live sessions
+    # past their scheduled end plus grace. Each room is locked while it is touched, so overlaps are safe.
+    "live-rooms-sweep": {"task": "circles.tasks.live_rooms_sweep", "schedule": 30},
+    # Every hour: blank session chat older than the organisation keeps it (chat_retention_days > 0;
+    # with 0 it went when the session ended).
+    "live-chat-purge": {"task": "circles.tasks.live_chat_purge", "schedule": 60 * 60},
     # Every night at 03:30 UTC: delete reflection threads older than each organisation keeps them
     # (its reflection retention days). Deleting what is already gone does nothing, so reruns are safe.
     "reflections-retention": {

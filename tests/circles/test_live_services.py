@@ -203,3 +203,39 @@ def test_seq_stays_gap_free_when_many_commands_race(transactional_db, settings):
     seqs = list(SessionEvent.objects.filter(session=session).values_list("seq", flat=True))
     assert errors == []
     assert seqs == list(range(1, 41))
+
+
+def test_removing_a_member_closes_their_room_sockets_after_commit(
+    room, monkeypatch, django_capture_on_commit_callbacks
+):
+    from circles import services
+
+    closed = []
+    monkeypatch.setattr(live, "_force_close", lambda user_id, circle_id: closed.append((user_id, circle_id)))
+    membership = Membership.objects.get(user=room.member, circle=room.circle)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.membership_end(actor=room.facilitator, membership=membership)
+    assert closed == [(room.member.pk, room.circle.pk)]
+
+
+def test_deactivating_a_person_closes_all_their_room_sockets(
+    room, monkeypatch, django_capture_on_commit_callbacks
+):
+    from accounts import services
+
+    closed = []
+    monkeypatch.setattr(live, "_force_close", lambda user_id, circle_id: closed.append((user_id, circle_id)))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.person_deactivate(actor=room.admin, person=room.member)
+    assert closed == [(room.member.pk, None)]
+
+
+def test_sweep_task_ends_overdue_sessions(room):
+    from circles import tasks
+
+    do(room, room.facilitator, "session.start")
+    CircleSession.objects.filter(pk=room.session.pk).update(
+        starts_at=timezone.now() - timedelta(hours=3), ends_at=timezone.now() - timedelta(hours=2)
+    )
+    assert tasks.live_rooms_sweep() == {"connections": 0, "ended": 1}
+    assert tasks.live_rooms_sweep() == {"connections": 0, "ended": 0}
