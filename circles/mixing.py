@@ -22,8 +22,9 @@ time budget runs out, and returns the best plan seen.
 When nothing breaks the symmetry (no history, no absences, no past rounds, equal circles), known
 designs are tried first, relabelled at random so forbidden pairs can be kept apart: the affine
 plane over a finite field (`affine_rounds`), the same plane minus a point (`punctured_rounds`) and
-a plan made by shifting one searched base round (`cyclic_rounds`). Local search alone rarely finds
-these for tight instances (Kirkman's schoolgirls, 80 people in circles of 8) within seconds.
+plans made by shifting a few base rounds found by depth-first search (`cyclic_rounds`). Local
+search alone rarely finds these for tight instances (Kirkman's schoolgirls, 18 people in threes
+for 8 rounds, 80 people in circles of 8) within seconds.
 """
 
 from __future__ import annotations
@@ -459,11 +460,11 @@ class _Shifted:
     People are `layers` copies of Z_m plus a few fixed people; shift r adds r to everyone's Z_m
     coordinate. A shift maps a pair to a pair of the same kind (same layers, same difference),
     so each base pair covers m consecutive positions of its kind's cycle and overlaps are exactly
-    the plan's repeats. A swap in a base round touches only the pairs of the two people moved.
+    the plan's repeats. Adding or removing one pair updates the count in O(m).
     """
 
     def __init__(self, people: int, m: int, bases: list[list[list[int]]]):
-        self.m, self.fixed = m, m * (people // m)
+        self.people, self.m, self.fixed = people, m, m * (people // m)
         self.bases = bases
         self.cover: dict[tuple, list[int]] = {}
         self.repeats = 0
@@ -473,7 +474,8 @@ class _Shifted:
                     for q in circle[i + 1 :]:
                         self._count(p, q, 1)
 
-    def _count(self, p: int, q: int, sign: int) -> None:
+    def _slots(self, p: int, q: int) -> tuple[list[int], int, int]:
+        """The cycle of positions of this pair's kind, and where the pair's m shifts start."""
         m, fixed = self.m, self.fixed
         if p > q:
             p, q = q, p
@@ -494,7 +496,11 @@ class _Shifted:
         seen = self.cover.get(key)
         if seen is None:
             seen = self.cover[key] = [0] * cycle
-        for j in range(pos, pos + m):
+        return seen, pos, cycle
+
+    def _count(self, p: int, q: int, sign: int) -> None:
+        seen, pos, cycle = self._slots(p, q)
+        for j in range(pos, pos + self.m):
             k = j % cycle
             if sign > 0:
                 self.repeats += seen[k] > 0
@@ -502,19 +508,6 @@ class _Shifted:
             else:
                 seen[k] -= 1
                 self.repeats -= seen[k] > 0
-
-    def swap(self, b: int, x: int, i: int, y: int, j: int) -> None:
-        X, Y = self.bases[b][x], self.bases[b][y]
-        p, q = X[i], Y[j]
-        for r in X:
-            if r != p:
-                self._count(p, r, -1)
-                self._count(q, r, 1)
-        for r in Y:
-            if r != q:
-                self._count(q, r, -1)
-                self._count(p, r, 1)
-        X[i], Y[j] = q, p
 
     def rounds(self) -> list[list[list[int]]]:
         m, fixed = self.m, self.fixed
@@ -525,8 +518,44 @@ class _Shifted:
         ]
 
 
-_SHIFT_TEMPERATURE = 1.5  # annealing temperature, in repeats
-_SHIFT_RESTART = 3000  # steps without a new best before new random base rounds
+class _OutOfSteps(Exception):
+    """This attempt at a shifted design used its step allowance (or the clock ran out)."""
+
+
+def _complete(state: _Shifted, b: int, unplaced: list[int], size: int, budget: list, rng) -> bool:
+    """Fill base round b (then the later ones) with circles that keep the plan repeat-free.
+
+    Depth-first: the lowest unplaced person takes partners in random order, and a partner is
+    tried only if every pair so far is of a kind no other base pair has used on those shifts.
+    `budget` is [steps left, deadline].
+    """
+    if not unplaced:
+        return b + 1 == len(state.bases) or _complete(
+            state, b + 1, list(range(state.people)), size, budget, rng
+        )
+    pool = unplaced[1:]
+    rng.shuffle(pool)
+
+    def extend(circle: list[int], start: int) -> bool:
+        if len(circle) == size:
+            if _complete(state, b, [p for p in unplaced if p not in circle], size, budget, rng):
+                state.bases[b].append(circle)
+                return True
+            return False
+        for index in range(start, len(pool)):
+            budget[0] -= 1
+            if budget[0] < 0 or (budget[0] % 256 == 0 and time.perf_counter() > budget[1]):
+                raise _OutOfSteps
+            q = pool[index]
+            for r in circle:
+                state._count(r, q, 1)
+            if state.repeats == 0 and extend([*circle, q], index + 1):
+                return True
+            for r in circle:
+                state._count(r, q, -1)
+        return False
+
+    return extend([unplaced[0]], 0)
 
 
 def cyclic_rounds(
@@ -534,46 +563,30 @@ def cyclic_rounds(
 ) -> list[list[list[int]]]:
     """A repeat-free plan made of shifted base rounds, if a short search finds one; else [].
 
-    For each m dividing `rounds` (largest first, m >= 3) it anneals rounds/m base rounds for an
-    equal share of `seconds` (see `_Shifted`). Only the base rounds are searched, which is tiny
-    next to the whole plan: Kirkman's 15 schoolgirls (m = 7) take milliseconds, 18 people in
-    threes for 8 rounds (m = 4, two base rounds) about a second.
+    For each m dividing `rounds` (largest first, m >= 3) it searches rounds/m base rounds (see
+    `_Shifted`) depth-first, restarting in a new random order with a doubled step allowance
+    until its share of `seconds` is spent. Only base rounds are searched, which is tiny next to
+    the whole plan: Kirkman's 15 schoolgirls (m = 7) and 18 people in threes for 8 rounds
+    (m = 4, two base rounds) take well under a second. Cohorts over 120 people are skipped
+    (the search recurses once per person placed).
     """
     circles = people // size
-    if people % size or circles < 2:
+    if people % size or circles < 2 or people > 120:
         return []
     ms = [m for m in range(rounds, 2, -1) if rounds % m == 0 and people // m and people % m <= circles]
     # Several base rounds are harder to find than one, so their searches get a larger share.
     shares = sum(rounds // m for m in ms)
     for m in ms:
         deadline = time.perf_counter() + seconds * (rounds // m) / shares
-        steps = 0
+        allowance = 1000
         while time.perf_counter() < deadline:
-            bases = []
-            for _ in range(rounds // m):
-                order = list(range(people))
-                rng.shuffle(order)
-                bases.append([order[i : i + size] for i in range(0, people, size)])
-            state = _Shifted(people, m, bases)
-            best, since_best = state.repeats, 0
-            # Restart from new random base rounds when annealing has not improved for a while.
-            while state.repeats and since_best < _SHIFT_RESTART:
-                steps += 1
-                since_best += 1
-                if steps % 64 == 0 and time.perf_counter() > deadline:
-                    break
-                b = rng.randrange(len(bases))
-                x, y = rng.sample(range(circles), 2)
-                i, j = rng.randrange(size), rng.randrange(size)
-                before = state.repeats
-                state.swap(b, x, i, y, j)
-                delta = state.repeats - before
-                if delta > 0 and rng.random() >= math.exp(-delta / _SHIFT_TEMPERATURE):
-                    state.swap(b, x, i, y, j)
-                elif state.repeats < best:
-                    best, since_best = state.repeats, 0
-            if state.repeats == 0:
-                return state.rounds()
+            state = _Shifted(people, m, [[] for _ in range(rounds // m)])
+            try:
+                if _complete(state, 0, list(range(people)), size, [allowance, deadline], rng):
+                    return state.rounds()
+                break  # searched to the end: no such design for this m
+            except _OutOfSteps:
+                allowance *= 2
     return []
 
 

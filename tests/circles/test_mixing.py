@@ -79,7 +79,7 @@ def test_planned_rounds_never_break_a_hard_constraint(instance, seed):
         rounds,
         forbidden=forbidden,
         unavailable=unavailable,
-        seconds=1.0,
+        seconds=0.3,
         seed=seed,
         iterations=150,
     )
@@ -132,6 +132,14 @@ def test_shifting_a_searched_base_round_solves_kirkmans_schoolgirls():
     plan = cyclic_rounds(15, 3, 7, seconds=5.0, rng=random.Random(1))
     assert len(plan) == 7
     assert all(sorted(p for c in round_ for p in c) == list(range(15)) for round_ in plan)
+    assert evaluate_rounds(plan)[1] == 0
+
+
+def test_two_shifted_base_rounds_seat_eighteen_people_in_threes_for_eight_rounds():
+    # No single base round works here (m = 8 leaves 4 repeats); two rounds shifted 4 times do.
+    plan = cyclic_rounds(18, 3, 8, seconds=6.0, rng=random.Random(1))
+    assert len(plan) == 8
+    assert all(sorted(p for c in round_ for p in c) == list(range(18)) for round_ in plan)
     assert evaluate_rounds(plan)[1] == 0
 
 
