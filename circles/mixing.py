@@ -845,10 +845,13 @@ class _Search:
             self.geometry = max(
                 affine_rounds(n // size, size, wanted), punctured_rounds(n // size, size, wanted), key=len
             )
-            if len(self.geometry) < wanted:
-                # Up to half the budget for a shifted design, which local search alone rarely
-                # matches on tight instances (18 people in threes for 8 rounds); it gets the rest.
-                cyclic = cyclic_rounds(n, size, wanted, seconds=(deadline - time.perf_counter()) / 2, rng=rng)
+            # Share of everyone's possible partners each person must meet: above 3/4, local
+            # search alone rarely gets to zero repeats (18 people in threes for 8 rounds), so a
+            # third of the budget goes to a shifted design. Looser cohorts, and any with forbidden
+            # pairs (which a design seldom keeps apart), go straight to the search.
+            tight = wanted * (size - 1) >= 0.75 * (n - 1)
+            if len(self.geometry) < wanted and tight and not any(forbid):
+                cyclic = cyclic_rounds(n, size, wanted, seconds=(deadline - time.perf_counter()) / 3, rng=rng)
                 self.geometry = cyclic or self.geometry
         self.free = free
         self.base = base
