@@ -11,15 +11,13 @@ from django.core.management.base import CommandError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from circles.designs import affine_rounds, cyclic_rounds, punctured_rounds
 from circles.mixing import (
     InfeasiblePlan,
-    affine_rounds,
     circle_count,
     circle_sizes,
-    cyclic_rounds,
     evaluate_rounds,
     plan_mixing,
-    punctured_rounds,
     random_with_history,
 )
 
