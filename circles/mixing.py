@@ -23,8 +23,8 @@ When nothing breaks the symmetry (no history, no absences, no past rounds, equal
 designs from `circles.designs` are tried first, relabelled at random so forbidden pairs can be
 kept apart: the affine plane over a finite field (`affine_rounds`), the same plane minus a point
 (`punctured_rounds`) and plans made by shifting a few base rounds found by depth-first search
-(`cyclic_rounds`). Local search alone rarely finds these for tight instances (Kirkman's schoolgirls, 18 people in threes
-for 8 rounds, 80 people in circles of 8) within seconds.
+(`cyclic_rounds`). Local search alone rarely finds these for tight instances (Kirkman's
+schoolgirls, 18 people in threes for 8 rounds, 80 people in circles of 8) within seconds.
 """
 
 from __future__ import annotations
