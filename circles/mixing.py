@@ -444,8 +444,11 @@ def plan_mixing(
     - `seconds`: wall-clock budget; the search stops early at a proven optimum (0 new repeats and
       teams split as evenly as possible) and otherwise returns the best plan found in time.
     - `seed`: makes the run reproducible when it stops for a reason other than the clock
-      (optimum reached, or `iterations` spent); a run cut off by the clock depends on machine speed.
+      (optimum reached, or `iterations` spent); a run cut off by the clock depends on machine speed,
+      and so does the design search that tight cohorts with no history get first.
     - `iterations`: optional cap on search steps, for reproducible runs whatever the machine.
+    - Infeasibility is detected by search as well: a round whose forbidden pairs defeat the greedy
+      seating gets a repair search of at least 2 s before `InfeasiblePlan`, even past `seconds`.
 
     Returns a `Plan` whose `repeats` is the sum over pairs of (times met - 1), where a pair in
     `history` has met once already. Raises `InfeasiblePlan` when the hard constraints cannot hold
