@@ -36,6 +36,7 @@ from circles.models import (
     RoomConnection,
     SessionEvent,
 )
+from insights.tasks import rollup_refresh_for_session
 
 logger = logging.getLogger(__name__)
 
@@ -487,6 +488,8 @@ def _session_end(ctx: _Context) -> str:
 def _end(ctx: _Context) -> None:
     """Close the session: attendance stops, and chat text goes unless the organisation keeps it."""
     ctx.set_session("status", CircleSession.Status.ENDED, "status")
+    # Managers' insights count the session once its attendance is final: refresh after commit.
+    rollup_refresh_for_session.delay_on_commit(ctx.room.pk)
     ctx.set("holder", None)
     ctx.set("timer", None)
     Attendance.objects.filter(session_id=ctx.room.pk, left_at__isnull=True).update(left_at=ctx.now)

@@ -228,6 +228,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reflections.tasks.reflections_retention_purge",
         "schedule": crontab(minute=30, hour=3),
     },
+    # Every night at 02:30 UTC: recompute the managers' insights for the twelve months they show,
+    # so people who changed team count with their new team. It rewrites whole months: reruns are safe.
+    "insights-rollups-nightly": {
+        "task": "insights.tasks.rollups_refresh_nightly",
+        "schedule": crontab(minute=30, hour=2),
+    },
 }
 
 # --- Accounts and sign-in ---------------------------------------------------------------------
