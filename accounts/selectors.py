@@ -2,7 +2,7 @@
 
 import hashlib
 
-from django.db.models import BooleanField, Count, ExpressionWrapper, Prefetch, Q, QuerySet
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import AuditEntry, Invitation, LineManagementLink, Team, User
@@ -89,8 +89,13 @@ def token_hash(token: str) -> str:
 
 def invitation_for_token(token: str) -> Invitation:
     """The usable invitation behind `token`, or `InvitationUnavailable` saying why it is not."""
+    # One statement, so one snapshot: checked in two, a link accepted in between could look
+    # unaccepted yet already have its account, and get the wrong explanation.
     invitation = (
-        Invitation.objects.select_related("organisation", "team").filter(token_hash=token_hash(token)).first()
+        Invitation.objects.select_related("organisation", "team", "invited_by")
+        .annotate(has_account=Exists(User.objects.filter(email=OuterRef("email"))))
+        .filter(token_hash=token_hash(token))
+        .first()
     )
     if invitation is None:
         raise InvitationUnavailable("unknown")
@@ -100,6 +105,6 @@ def invitation_for_token(token: str) -> Invitation:
         raise InvitationUnavailable("revoked", invitation)
     if invitation.expires_at <= timezone.now():
         raise InvitationUnavailable("expired", invitation)
-    if User.objects.filter(email=invitation.email).exists():
+    if invitation.has_account:
         raise InvitationUnavailable("account-exists", invitation)
     return invitation

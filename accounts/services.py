@@ -33,7 +33,6 @@ from accounts.models import (
     validate_time_zone,
 )
 from accounts.selectors import InvitationUnavailable, invitation_for_token, token_hash
-from circles import live
 
 # --- Audit -----------------------------------------------------------------------------------
 
@@ -537,6 +536,10 @@ def person_update_capabilities(
 
 def person_deactivate(*, actor: User, person: User) -> User:
     """The person can no longer sign in (open sessions end on their next request); their data stays."""
+    # Imported here: every app imports accounts.services for audit(), so accounts must not import
+    # the other apps at module load or the import graph becomes a cycle.
+    from circles import live
+
     if person.pk == actor.pk:
         raise ValidationError("You can't deactivate yourself. Ask another admin if you are leaving.")
     with transaction.atomic():

@@ -1,4 +1,5 @@
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -6,6 +7,7 @@ import time_machine
 from django.conf import settings
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -307,3 +309,33 @@ def test_audit_records_the_actor_and_their_organisation(people):
     assert system.organisation == people.org and system.actor is None
     with pytest.raises(ValueError, match="needs an organisation"):
         services.audit(actor=None, action="thing.done")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_accepts_create_exactly_one_account(people, django_capture_on_commit_callbacks):
+    """Two threads, two database connections, one link: the row lock and conditional UPDATE let one win."""
+    with django_capture_on_commit_callbacks(execute=True):
+        send(people)
+    token = token_from(link_from_last_email())
+    start = threading.Barrier(2)
+    outcomes = []
+
+    def accept():
+        try:
+            start.wait(timeout=10)
+            invitation_accept(
+                token=token, password=NEW_PASSWORD, display_name="Nia", pronouns="", time_zone=""
+            )
+            outcomes.append("accepted")
+        except InvitationUnavailable as problem:
+            outcomes.append(problem.reason)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=accept) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["accepted", "used"]
+    assert User.objects.filter(email="new.person@example.org").count() == 1
