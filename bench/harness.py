@@ -241,8 +241,15 @@ def _database(environment: dict) -> Iterator[dict]:
     try:
         yield {**environment, "DATABASE_URL": urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))}
     finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        # Bounded: DROP DATABASE waits for every backend on the server to acknowledge it, and one
+        # stuck session elsewhere must not keep the measured figures from being written.
+        try:
+            with psycopg.connect(admin, autocommit=True, options="-c statement_timeout=30000") as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except psycopg.Error as error:
+            print(
+                f"Could not drop the benchmark database {name} ({error}); drop it by hand.", file=sys.stderr
+            )
 
 
 @contextmanager
