@@ -51,6 +51,7 @@ HOST = "127.0.0.1"
 HELLO_PATH = "/bench/hello/"
 RESPONSE_TIMEOUT = 30.0
 RUN_DEADLINE = 300.0
+SETUP_TIMEOUT = 1800.0
 
 
 @dataclass(frozen=True)
@@ -231,8 +232,6 @@ def _database(environment: dict) -> Iterator[dict]:
         return
     import psycopg
 
-    # As docker-compose.yml's web service: Postgres connections come from a pool.
-    environment.setdefault("DB_POOL_MAX_SIZE", "10")
     parts = urllib.parse.urlsplit(source)
     name = f"bench_{secrets.token_hex(4)}"
     admin = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
@@ -264,12 +263,22 @@ def served_product(*, setup: Iterable[tuple[str, ...]] = ()) -> Iterator[Site]:
             "DEBUG": "false",
             "LOG_LEVEL": "WARNING",
         }
+        # The pool is for the web process only, as in docker-compose.yml: one-off commands
+        # (and anything that forks or copies in threads) get plain connections.
+        pool_size = base.pop("DB_POOL_MAX_SIZE", "") or "10"
         with _database(base) as environment:
             manage = [sys.executable, str(ROOT / "manage.py")]
             for command in (("migrate", "--noinput"), ("seed_demo",), *setup):
                 subprocess.run(
-                    [*manage, *command], cwd=ROOT, env=environment, check=True, capture_output=True
+                    [*manage, *command],
+                    cwd=ROOT,
+                    env=environment,
+                    check=True,
+                    capture_output=True,
+                    timeout=SETUP_TIMEOUT,
                 )
+            if environment.get("DATABASE_URL"):
+                environment = {**environment, "DB_POOL_MAX_SIZE": pool_size}
             port = _free_port()
             log = (workdir / "daphne.log").open("w")
             server = subprocess.Popen(
