@@ -127,10 +127,11 @@ def seed() -> None:
         seats = len(session_rows) * CIRCLE_SIZE
         keep = ATTENDANCE_ROWS / seats
 
+        # Read the sessions first: the connection cannot fetch rows while it is copying.
+        planned = list(sessions.values_list("pk", "circle_id", "starts_at"))
+
         def attendance():
-            for session_id, circle_id, starts_at in sessions.values_list(
-                "pk", "circle_id", "starts_at"
-            ).iterator():
+            for session_id, circle_id, starts_at in planned:
                 for person in members[circle_id]:
                     if rng.random() < keep:
                         yield (session_id, person.pk, starts_at, starts_at + timedelta(minutes=55))
