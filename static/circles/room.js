@@ -190,6 +190,7 @@ function show(selector, visible) {
 
 function render() {
   if (!state || !room) return;
+  root.dataset.seq = String(state.seq);
   const live = state.status === "live";
   const round = room.rounds[state.round];
   $("round-title").textContent = round ? round.title : "Our circle";

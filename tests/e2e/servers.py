@@ -54,6 +54,9 @@ class Daphne:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DEBUG": "false",
         }
+        # Browser tests set this for their own process (Playwright's sync API runs an event loop);
+        # the server must keep Django's guard against sync database calls in async code.
+        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         self.process = subprocess.Popen(
             [
                 sys.executable,
