@@ -15,9 +15,13 @@ from circles.models import AwayPeriod, Circle, CircleSession, CoverRequest, Memb
 
 Status = CircleSession.Status
 JOIN_OPENS_BEFORE = timedelta(minutes=10)
-HOME_UPCOMING_LIMIT = 20
-HOME_PAST_LIMIT = 5
+# The home page is where everyone lands: it shows the next few sessions and links on for more,
+# which keeps it as cheap as the pages people only visit now and then.
+HOME_UPCOMING_LIMIT = 8
+HOME_PAST_LIMIT = 3
+HOME_CIRCLES_LIMIT = 12
 CIRCLE_UPCOMING_LIMIT = 20
+CIRCLE_RECENT_LIMIT = 5
 
 
 def join_opens_at(session: CircleSession) -> datetime:
@@ -47,10 +51,24 @@ def _sessions_for(user: User) -> QuerySet[CircleSession]:
     ).select_related("circle", "facilitator")
 
 
+# What a session row shows: loading only these keeps the home page cheap (users and circles are wide).
+ROW_FIELDS = (
+    "id",
+    "circle_id",
+    "starts_at",
+    "ends_at",
+    "status",
+    "moved",
+    "change_reason",
+    "facilitator_id",
+    "circle__name",
+    "facilitator__display_name",
+)
+
+
 def upcoming_sessions_for_user(user: User, *, now: datetime) -> list[CircleSession]:
-    return _with_join_state(
-        _sessions_for(user).filter(ends_at__gt=now).order_by("starts_at", "id")[:HOME_UPCOMING_LIMIT], now
-    )
+    sessions = _sessions_for(user).only(*ROW_FIELDS).filter(ends_at__gt=now).order_by("starts_at", "id")
+    return _with_join_state(sessions[:HOME_UPCOMING_LIMIT], now)
 
 
 def past_sessions_for_user(user: User, *, now: datetime) -> QuerySet[CircleSession]:
@@ -58,7 +76,16 @@ def past_sessions_for_user(user: User, *, now: datetime) -> QuerySet[CircleSessi
 
 
 def recent_past_sessions_for_user(user: User, *, now: datetime) -> list[CircleSession]:
-    return _with_join_state(past_sessions_for_user(user, now=now)[:HOME_PAST_LIMIT], now)
+    return _with_join_state(past_sessions_for_user(user, now=now).only(*ROW_FIELDS)[:HOME_PAST_LIMIT], now)
+
+
+def circle_names_for_user(user: User) -> list[Circle]:
+    """The viewer's circles for the home page: open ones first, names only."""
+    return list(
+        Circle.objects.filter(memberships__user=user, memberships__left_at__isnull=True)
+        .only("id", "name", "archived_at")
+        .order_by(F("archived_at").asc(nulls_first=True), "name", "id")[:HOME_CIRCLES_LIMIT]
+    )
 
 
 def circles_for_user(user: User, *, now: datetime) -> QuerySet[Circle]:
@@ -114,7 +141,9 @@ def circle_page(circle: Circle, *, viewer: User, now: datetime) -> CirclePage:
     upcoming = _with_join_state(
         sessions.filter(ends_at__gt=now).order_by("starts_at")[:CIRCLE_UPCOMING_LIMIT], now
     )
-    recent = _with_join_state(sessions.filter(ends_at__lte=now).order_by("-starts_at")[:HOME_PAST_LIMIT], now)
+    recent = _with_join_state(
+        sessions.filter(ends_at__lte=now).order_by("-starts_at")[:CIRCLE_RECENT_LIMIT], now
+    )
     turns = {
         row["facilitator_id"]: row
         for row in circle.sessions.exclude(status__in=(Status.SKIPPED, Status.CANCELLED))
