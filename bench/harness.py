@@ -344,7 +344,7 @@ def write_doc_section(key: str, title: str, rows: list[dict], *, database: dict)
     detail = rows[0].get("detail", {})
     lines = [
         start,
-        f"## {title} ({store})",
+        f"## {title} ({store.split()[0]})",
         "",
         f"`python -m bench.run {key.removeprefix('bench_')}`, last run {time.strftime('%Y-%m-%d')}: "
         f"one daphne process, {store} database, {layer} channel layer, DEBUG off, "
