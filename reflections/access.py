@@ -18,12 +18,12 @@ from reflections.models import ConcernReport, Intention, JournalEntry, Prompt, R
 
 def get_thread_for_user(user: User, pk: int, *, write: bool = False) -> Thread:
     """The thread, with `.circle` carrying the viewer's membership. `write` means "as its author"."""
-    circle_id = Thread.objects.filter(pk=pk).values_list("circle_id", flat=True).first()
-    if circle_id is None:
+    thread = Thread.objects.select_related("author", "prompt").filter(pk=pk).first()
+    if thread is None:
         raise Http404("No such thread.")
-    circle = get_circle_for_user(user, circle_id)
-    thread = Thread.objects.select_related("author", "prompt").get(pk=pk)
-    thread.circle = circle
+    thread.circle = get_circle_for_user(user, thread.circle_id)
+    # The circle is in the viewer's organisation (or it was a 404): share the one loaded object.
+    thread.circle.organisation = user.organisation
     if write and thread.author_id != user.pk:
         raise PermissionDenied("Only the person who started this thread can change it.")
     return thread

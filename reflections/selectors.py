@@ -28,7 +28,7 @@ from reflections.models import (
 )
 
 THREADS_PER_PAGE = 20
-REPLIES_PER_PAGE = 50
+REPLIES_PER_PAGE = 20
 JOURNAL_PER_PAGE = 20
 
 

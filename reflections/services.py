@@ -197,8 +197,13 @@ def affirmation_toggle(*, user: User, thread: Thread | None = None, reply: Reply
     return True
 
 
-def thread_mark_read(*, user: User, thread: Thread, at: datetime | None = None) -> None:
-    """Safe to call on every view: one upsert."""
+def thread_mark_read(
+    *, user: User, thread: Thread, at: datetime | None = None, last_read_at: datetime | None = None
+) -> None:
+    """Safe to call on every view: one upsert, or none when `last_read_at` (the marker the caller
+    already read) is no older than the thread's last activity, so re-reading costs no write."""
+    if last_read_at is not None and thread.last_activity_at <= last_read_at:
+        return
     at = at or timezone.now()
     ThreadRead.objects.bulk_create(
         [ThreadRead(user=user, thread=thread, last_read_at=at)],

@@ -68,12 +68,12 @@ def _reply_url(reply) -> str:
     return reverse("reflections:thread", args=[reply.thread_id]) + f"?page={page}#reply-{reply.pk}"
 
 
-def _thread_page(request: HttpRequest, thread: Thread, *, reply_form=None, takeaway_form=None):
+def _thread_page(request: HttpRequest, thread: Thread, *, view=None, reply_form=None, takeaway_form=None):
     """The thread page; after a refused form, the same page with that form's errors and text."""
     context = {
         "circle": thread.circle,
         "thread": thread,
-        "view": selectors.thread_page(user=request.user, thread=thread, page=request.GET.get("page")),
+        "view": view or selectors.thread_page(user=request.user, thread=thread, page=request.GET.get("page")),
         "reply_form": reply_form or ReplyForm(),
         "takeaway_form": takeaway_form or TakeawayForm(initial={"takeaway": thread.takeaway}),
         "now": timezone.now(),
@@ -138,8 +138,9 @@ def thread_new(request: HttpRequest, circle_pk: int) -> HttpResponse:
 def thread_detail(request: HttpRequest, pk: int) -> HttpResponse:
     thread = get_thread_for_user(request.user, pk)
     # Render first: the page marks what is newer than the previous visit, then the visit is recorded.
-    response = _thread_page(request, thread)
-    services.thread_mark_read(user=request.user, thread=thread)
+    view = selectors.thread_page(user=request.user, thread=thread, page=request.GET.get("page"))
+    response = _thread_page(request, thread, view=view)
+    services.thread_mark_read(user=request.user, thread=thread, last_read_at=view.previous_read_at)
     return response
 
 

@@ -107,3 +107,25 @@ def test_the_nudge_setting_picks_intentions_left_alone_too_long(circle_people):
     services.intention_step_add(intention=stale, text="A step")
     assert not selectors.intentions_needing_nudge(now=now).exists()
     assert fresh.pk and never.pk
+
+
+def test_the_live_room_shows_a_member_only_their_own_intentions(circle_people, client_for):
+    from circles.models import CircleSession
+
+    services.intention_add(
+        owner=circle_people.member, text="Ask for help sooner", circle=None, nudge_after_days=0
+    )
+    services.intention_add(owner=circle_people.bea, text="Bea's private aim", circle=None, nudge_after_days=0)
+    starts = timezone.now() + timedelta(minutes=5)
+    session = CircleSession.objects.create(
+        circle=circle_people.circle,
+        occurrence_date=starts.date(),
+        starts_at=starts,
+        ends_at=starts + timedelta(hours=1),
+    )
+    content = (
+        client_for(circle_people.member)
+        .get(reverse("circles:session-room", args=[session.pk]))
+        .content.decode()
+    )
+    assert "Ask for help sooner" in content and "Bea's private aim" not in content
