@@ -322,6 +322,7 @@ def test_join_button_opens_ten_minutes_before_the_start(client_for, people, worl
         assert 'id="upcoming-sessions"' in page and "<html" not in page
         # The first session's button is open; later ones still say when they open.
         assert page.count(">Join <span") == 1
+        assert reverse("circles:session-room", args=[session.pk]) in page
         assert page.index(">Join <span") < page.index("Join opens at 13:50")
 
 
