@@ -21,8 +21,9 @@ There are no names of people, no circle names, no per-session figures: `Counts` 
 fields, so nothing here can print them.
 """
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from accounts.models import MIN_ANONYMITY_THRESHOLD, Organisation
 
@@ -37,9 +38,11 @@ def threshold(organisation: Organisation) -> int:
     return max(organisation.anonymity_threshold, MIN_ANONYMITY_THRESHOLD)
 
 
-@dataclass(frozen=True)
-class Counts:
-    """Raw counts for one team (or several, added up) in one month. Never shown as they are."""
+class Counts(NamedTuple):
+    """Raw counts for one team (or several, added up) in one month. Never shown as they are.
+
+    A named tuple rather than a dataclass: the overview builds one per team, and there are many.
+    """
 
     staff: int = 0
     people_scheduled: int = 0
@@ -51,8 +54,13 @@ class Counts:
     attended_member_sessions: int = 0
     participants: int = 0
 
-    def __add__(self, other: "Counts") -> "Counts":
-        return Counts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+def added_up(parts) -> Counts:
+    """The counts of several teams together (people are in one team each, so they add up)."""
+    return Counts(*map(sum, zip(*parts, strict=True))) if parts else Counts()
+
+
+COUNT_FIELDS = Counts._fields
 
 
 @dataclass(frozen=True)
@@ -79,8 +87,7 @@ COLUMNS = (
 COLUMN_KEYS = tuple(column.key for column in COLUMNS)
 
 
-@dataclass(frozen=True)
-class Cell:
+class Cell(NamedTuple):
     text: str
     state: str
     # 0-100 for percentages that are shown, for drawing a bar; None otherwise.
@@ -140,20 +147,29 @@ def partition(teams: dict[int, tuple[str, int]], k: int) -> list[Group]:
     return big
 
 
-def _basis(counts: Counts, key: str) -> tuple[tuple[int, bool], ...]:
-    """The groups of people a figure rests on, as (size, is_complement)."""
-    staff = (counts.staff, False)
-    takers = ((counts.participants, False), (counts.staff - counts.participants, True))
+# The groups of people each figure rests on, by name (see `_sizes`).
+_RESTS_ON = {
+    "staff": ("staff",),
+    "sessions_scheduled": ("staff", "people_scheduled"),
+    "sessions_held": ("staff", "people_held"),
+    "circles_active": ("staff", "people_held"),
+    "attendance_rate": ("staff", "people_held", "participants"),
+    "participants": ("staff", "participants", "did_not_take_part"),
+    "share_taking_part": ("staff", "participants", "did_not_take_part"),
+    "sessions_per_participant": ("staff", "participants", "did_not_take_part"),
+}
+# Groups that are the rest of the team rather than the people a figure counts.
+_COMPLEMENTS = {"did_not_take_part"}
+
+
+def _sizes(counts: Counts) -> dict[str, int]:
     return {
-        "staff": (staff,),
-        "sessions_scheduled": (staff, (counts.people_scheduled, False)),
-        "sessions_held": (staff, (counts.people_held, False)),
-        "circles_active": (staff, (counts.people_held, False)),
-        "attendance_rate": (staff, (counts.people_held, False), (counts.participants, False)),
-        "participants": (staff, *takers),
-        "share_taking_part": (staff, *takers),
-        "sessions_per_participant": (staff, *takers),
-    }[key]
+        "staff": counts.staff,
+        "people_scheduled": counts.people_scheduled,
+        "people_held": counts.people_held,
+        "participants": counts.participants,
+        "did_not_take_part": counts.staff - counts.participants,
+    }
 
 
 def _says_it_of_everyone(counts: Counts, key: str) -> bool:
@@ -174,11 +190,12 @@ def _value(counts: Counts, key: str) -> tuple[str, float | None]:
 
 def _cells(counts: Counts, k: int, *, combined: bool) -> tuple[Cell, ...]:
     cells = []
+    sizes = _sizes(counts)
     for column in COLUMNS:
         if combined and not column.adds_up:
             cells.append(Cell("not added up", NOT_ADDED))
             continue
-        small = [is_complement for size, is_complement in _basis(counts, column.key) if size < k]
+        small = [name in _COMPLEMENTS for name in _RESTS_ON[column.key] if sizes[name] < k]
         if not small and _says_it_of_everyone(counts, column.key):
             cells.append(Cell("hidden", HIDDEN))
         elif not small:
@@ -195,19 +212,23 @@ def group_row(group: Group, month: date, counts: Counts, k: int) -> Row:
     return Row(group.label, group.key, month, _cells(counts, k, combined=group.is_pool))
 
 
-def month_rows(month: date, parts: list[tuple[Group, Counts]], k: int) -> list[Row]:
-    """One row per group for a month, and a total row when there is more than one group.
+def month_total(month: date, parts: list[Counts], k: int) -> Row | None:
+    """The total of a month's groups, when there is more than one group.
 
     A total figure is shown only when every figure it adds up is shown (complementary
-    suppression): otherwise the total minus the others would give the hidden one away.
+    suppression): otherwise the total minus the others would give the hidden one away. A part's
+    figure is shown when every group it rests on has k people or more, so "every part shown" is
+    "the smallest of each such group, across the parts, has k or more" (and no part is 100%).
     """
-    rows = [group_row(group, month, counts, k) for group, counts in parts]
-    if len(rows) < 2:
-        return rows
-    total = sum((counts for _, counts in parts), Counts())
+    if len(parts) < 2:
+        return None
+    sizes = [_sizes(counts) for counts in parts]
+    smallest = {name: min(part[name] for part in sizes) for name in sizes[0]}
+    everyone = any(_says_it_of_everyone(counts, "attendance_rate") for counts in parts)
     cells = []
-    for index, cell in enumerate(_cells(total, k, combined=True)):
-        if cell.shown and not all(row.cells[index].shown for row in rows):
-            cell = Cell("hidden", HIDDEN)
-        cells.append(cell)
-    return [*rows, Row(TOTAL_LABEL, "total", month, tuple(cells), is_total=True)]
+    for column, cell in zip(COLUMNS, _cells(added_up(parts), k, combined=True), strict=True):
+        parts_shown = all(smallest[name] >= k for name in _RESTS_ON[column.key]) and not (
+            column.key == "attendance_rate" and everyone
+        )
+        cells.append(cell if not cell.shown or parts_shown else Cell("hidden", HIDDEN))
+    return Row(TOTAL_LABEL, "total", month, tuple(cells), is_total=True)

@@ -8,6 +8,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import date
 
+from django.core.paginator import Page, Paginator
 from django.utils import timezone
 
 from accounts.models import Organisation, User
@@ -15,7 +16,7 @@ from insights import privacy
 from insights.models import TeamMonthRollup
 from insights.services import RECENT_MONTHS, add_months, month_start
 
-_COUNT_FIELDS = tuple(privacy.Counts.__dataclass_fields__)
+GROUPS_PER_PAGE = 20
 
 
 @dataclass(frozen=True)
@@ -71,21 +72,39 @@ def scope_for_user(user: User) -> Scope:
 def _counts_by_team(organisation: Organisation, team_ids, months) -> dict[tuple[int, date], privacy.Counts]:
     rows = TeamMonthRollup.objects.filter(
         organisation=organisation, team_id__in=team_ids, month__in=months
-    ).values_list("team_id", "month", *_COUNT_FIELDS)
+    ).values_list("team_id", "month", *privacy.COUNT_FIELDS)
     return {(row[0], row[1]): privacy.Counts(*row[2:]) for row in rows}
 
 
 def _group_counts(group: privacy.Group, month: date, counts) -> privacy.Counts:
-    empty = privacy.Counts()
-    return sum((counts.get((team_id, month), empty) for team_id in group.team_ids), empty)
+    return privacy.added_up(
+        [counts[team_id, month] for team_id in group.team_ids if (team_id, month) in counts]
+    )
 
 
-def month_summary(scope: Scope, month: date) -> list[privacy.Row]:
-    """One row per group the person can see for `month`, and the total of those groups."""
+def _month_parts(scope: Scope, month: date) -> list[tuple[privacy.Group, privacy.Counts]]:
     team_ids = {team_id for group in scope.visible for team_id in group.team_ids}
     counts = _counts_by_team(scope.organisation, team_ids, [month])
-    parts = [(group, _group_counts(group, month, counts)) for group in scope.visible]
-    return privacy.month_rows(month, parts, scope.k)
+    return [(group, _group_counts(group, month, counts)) for group in scope.visible]
+
+
+def month_export(scope: Scope, month: date) -> list[privacy.Row]:
+    """Every group's row for `month` and the total: the same rows as all the pages together."""
+    parts = _month_parts(scope, month)
+    total = privacy.month_total(month, [part for _, part in parts], scope.k)
+    rows = [privacy.group_row(group, month, part, scope.k) for group, part in parts]
+    return [*rows, total] if total else rows
+
+
+def month_summary(scope: Scope, month: date, page_number) -> tuple[Page, privacy.Row | None]:
+    """A page of rows, one per group the person can see for `month`, and the total of all of them.
+
+    Only the page's groups are turned into rows; the total still covers every group.
+    """
+    parts = _month_parts(scope, month)
+    page = Paginator(parts, GROUPS_PER_PAGE).get_page(page_number)
+    page.object_list = [privacy.group_row(group, month, part, scope.k) for group, part in page.object_list]
+    return page, privacy.month_total(month, [part for _, part in parts], scope.k)
 
 
 def group_trend(scope: Scope, group: privacy.Group) -> list[privacy.Row]:

@@ -7,7 +7,6 @@ month), so anything else is refused with 400 rather than quietly ignored.
 import csv
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils.dateformat import format as format_date
@@ -16,7 +15,6 @@ from django.views.decorators.http import require_GET
 from insights import privacy, selectors, services
 from insights.access import get_group_for_user, get_insights_for_user, get_member_view_for_user
 
-GROUPS_PER_PAGE = 20
 # Spreadsheet programs run a cell that starts with one of these as a formula.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -45,9 +43,7 @@ def _csv_response(filename: str, rows: list[privacy.Row]) -> HttpResponse:
     return response
 
 
-def _month_context(scope: selectors.Scope, month, rows: list[privacy.Row], page_number) -> dict:
-    page = Paginator([row for row in rows if not row.is_total], GROUPS_PER_PAGE).get_page(page_number)
-    total = next((row for row in rows if row.is_total), None)
+def _month_context(scope: selectors.Scope, month, page, total: privacy.Row | None) -> dict:
     charted = [*page.object_list, total] if total else page.object_list
     return {
         "scope": scope,
@@ -79,8 +75,8 @@ def overview(request: HttpRequest, month: str | None = None) -> HttpResponse:
     scope, month = get_insights_for_user(request.user, month)
     if refused := _extra_params(request, allowed=("page",)):
         return refused
-    rows = selectors.month_summary(scope, month)
-    context = _month_context(scope, month, rows, request.GET.get("page"))
+    page, total = selectors.month_summary(scope, month, request.GET.get("page"))
+    context = _month_context(scope, month, page, total)
     services.insights_view_record(
         actor=request.user,
         action="insights.viewed",
@@ -96,7 +92,7 @@ def overview_csv(request: HttpRequest, month: str) -> HttpResponse:
     scope, month = get_insights_for_user(request.user, month)
     if refused := _extra_params(request):
         return refused
-    rows = selectors.month_summary(scope, month)
+    rows = selectors.month_export(scope, month)
     services.insights_view_record(
         actor=request.user,
         action="insights.exported",

@@ -191,3 +191,22 @@ class TestQueryCounts:
 # the audit row in its savepoint (3), the session's new expiry in its savepoint (3); a manager adds
 # the look-up of the teams they manage.
 QUERIES = 11
+
+
+@pytest.mark.django_db
+def test_shown_shares_are_drawn_as_bars_and_tabled(client_for, people, frozen):
+    from datetime import UTC, datetime
+
+    from tests.insights.builders import add_circle, add_session
+
+    staff = add_people(people.org, people.team, 18)
+    circle = add_circle(people.org, staff[:9])
+    add_session(circle, datetime(2025, 5, 6, 13, tzinfo=UTC), attended=staff[:6])
+    refresh(people.org)
+    response = client_for(people.admin).get(MAY)
+    assert response.status_code == 200
+    crisis = response.context["page"].object_list[0]
+    # 20 staff, 6 took part and 14 did not: both groups are big enough.
+    assert crisis.cell("share_taking_part").text == "30%"
+    assert b'<rect width="30.0" height="10">' in response.content
+    assert crisis.cell("attendance_rate").text == "67%"
