@@ -17,6 +17,7 @@ from insights.models import TeamMonthRollup
 from insights.services import RECENT_MONTHS, add_months, month_start
 
 GROUPS_PER_PAGE = 20
+TEAMS_LISTED_UP_TO = 50
 
 
 @dataclass(frozen=True)
@@ -69,14 +70,20 @@ def scope_for_user(user: User) -> Scope:
     return Scope(organisation, k, months, groups, visible, is_viewer=bool(managed))
 
 
-def _counts_by_team(organisation: Organisation, team_ids, months) -> dict[tuple[int, date], privacy.Counts]:
-    rows = TeamMonthRollup.objects.filter(
-        organisation=organisation, team_id__in=team_ids, month__in=months
-    ).values_list("team_id", "month", *privacy.COUNT_FIELDS)
-    return {(row[0], row[1]): privacy.Counts(*row[2:]) for row in rows}
+def _counts_by_team(scope: Scope, team_ids, months) -> dict[tuple[int, date], privacy.Counts]:
+    rows = TeamMonthRollup.objects.filter(organisation=scope.organisation, month__in=months)
+    # Someone who sees every group needs every team: listing 500 team ids would only slow the query.
+    if scope.visible != scope.groups or len(team_ids) < TEAMS_LISTED_UP_TO:
+        rows = rows.filter(team_id__in=team_ids)
+    return {
+        (row[0], row[1]): privacy.Counts(*row[2:])
+        for row in rows.values_list("team_id", "month", *privacy.COUNT_FIELDS)
+    }
 
 
 def _group_counts(group: privacy.Group, month: date, counts) -> privacy.Counts:
+    if not group.is_pool:
+        return counts.get((next(iter(group.team_ids)), month), privacy.Counts())
     return privacy.added_up(
         [counts[team_id, month] for team_id in group.team_ids if (team_id, month) in counts]
     )
@@ -84,7 +91,7 @@ def _group_counts(group: privacy.Group, month: date, counts) -> privacy.Counts:
 
 def _month_parts(scope: Scope, month: date) -> list[tuple[privacy.Group, privacy.Counts]]:
     team_ids = {team_id for group in scope.visible for team_id in group.team_ids}
-    counts = _counts_by_team(scope.organisation, team_ids, [month])
+    counts = _counts_by_team(scope, team_ids, [month])
     return [(group, _group_counts(group, month, counts)) for group in scope.visible]
 
 
@@ -109,7 +116,7 @@ def month_summary(scope: Scope, month: date, page_number) -> tuple[Page, privacy
 
 def group_trend(scope: Scope, group: privacy.Group) -> list[privacy.Row]:
     """The group's row for each of the months shown, newest first."""
-    counts = _counts_by_team(scope.organisation, group.team_ids, scope.months)
+    counts = _counts_by_team(scope, group.team_ids, scope.months)
     return [
         privacy.group_row(group, month, _group_counts(group, month, counts), scope.k)
         for month in scope.months
