@@ -11,7 +11,14 @@ from django.utils import timezone
 
 from circles import live
 from circles.models import Attendance, CircleSession, ClientCommand, Membership, SessionEvent
-from tests.circles.live_support import communicator, join, make_session, session_cookie, shipped_template
+from tests.circles.live_support import (
+    RECEIVE_TIMEOUT,
+    communicator,
+    join,
+    make_session,
+    session_cookie,
+    shipped_template,
+)
 from tests.factories import make_circle, make_org, make_person
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,7 +67,7 @@ def room(transactional_db, settings):
 
 async def refused(cookie, session, **kwargs) -> int:
     comm = communicator(cookie, session, **kwargs)
-    connected, code = await comm.connect()
+    connected, code = await comm.connect(timeout=RECEIVE_TIMEOUT)
     await comm.disconnect()
     assert not connected
     return code
@@ -105,7 +112,7 @@ async def test_member_who_left_the_circle_is_refused(room):
 
 async def test_socket_from_another_origin_is_refused(room):
     comm = communicator(room.cookie["alice"], room.session, origin=b"https://evil.example")
-    connected, _ = await comm.connect()
+    connected, _ = await comm.connect(timeout=RECEIVE_TIMEOUT)
     await comm.disconnect()
     assert not connected
 
