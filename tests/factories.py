@@ -1,7 +1,10 @@
 """Small builders for test data. Every test builds what it needs through these."""
 
+import importlib
 import itertools
 from datetime import date, time
+
+from django.apps import apps
 
 from accounts.models import Organisation, Team, User
 from circles.models import Circle, Membership, SessionTemplate
@@ -29,9 +32,18 @@ def make_person(organisation: Organisation | None, name: str | None = None, **fi
     return user
 
 
+def shipped_template() -> SessionTemplate:
+    """The IPS template a migration ships. Transactional tests flush the database, taking it with them,
+    so put it back the way the migration does before handing it out."""
+    migration = importlib.import_module("circles.migrations.0002_default_ips_template")
+    migration.create_default_template(apps, None)
+    return SessionTemplate.objects.get(organisation=None, name=migration.DEFAULT_NAME)
+
+
 def make_circle(facilitator: User, name: str = "Tuesday circle", members=(), **fields):
     """A weekly circle with `facilitator` as its circle facilitator and `members` in it (no sessions)."""
-    fields.setdefault("template", SessionTemplate.objects.filter(organisation=None).first())
+    if "template" not in fields:
+        fields["template"] = shipped_template()
     fields.setdefault("time_zone", "Europe/London")
     fields.setdefault("start_date", date(2025, 1, 7))
     fields.setdefault("start_time", time(14, 0))

@@ -6,28 +6,10 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 from django.utils import timezone
 
-from circles.models import CircleSession, SessionTemplate, TemplateRound
+from circles.models import CircleSession
 from config.asgi import application
 
 RECEIVE_TIMEOUT = 5
-
-
-def shipped_template() -> SessionTemplate:
-    """The shared template, rebuilt when a transactional test's flush removed the migration's rows."""
-    template = SessionTemplate.objects.filter(organisation=None).first()
-    if template is None:
-        template = SessionTemplate.objects.create(name="Peer reflection circle (IPS)")
-        for position, (kind, title, minutes) in enumerate(
-            [
-                ("check_in", "Check-in", 2),
-                ("reflection", "Reflection round", 5),
-                ("check_out", "Check-out", 2),
-            ]
-        ):
-            TemplateRound.objects.create(
-                template=template, position=position, kind=kind, title=title, minutes_per_speaker=minutes
-            )
-    return template
 
 
 def make_session(circle, *, starts_in=timedelta(minutes=5), minutes=60, **fields) -> CircleSession:

@@ -162,7 +162,8 @@ def make_due_reminders(*, people: int, kinds: list[str], channels: list[str], du
     from datetime import date, time, timedelta
 
     from accounts.models import Organisation, User
-    from circles.models import Circle, CircleSession, Reminder, SessionTemplate
+    from circles.models import Circle, CircleSession, Reminder
+    from tests.factories import shipped_template
 
     organisation = Organisation.objects.create(name="Delivery rig")
     circle = Circle.objects.create(
@@ -171,7 +172,7 @@ def make_due_reminders(*, people: int, kinds: list[str], channels: list[str], du
         time_zone="Europe/London",
         start_date=date(2025, 1, 7),
         start_time=time(14, 0),
-        template=SessionTemplate.objects.filter(organisation=None).first(),
+        template=shipped_template(),
     )
     starts_at = due_at + timedelta(hours=3)
     session = CircleSession.objects.create(

@@ -17,7 +17,6 @@ from tests.circles.live_support import (
     join,
     make_session,
     session_cookie,
-    shipped_template,
 )
 from tests.factories import make_circle, make_org, make_person
 
@@ -42,7 +41,7 @@ def room(transactional_db, settings):
     bob = make_person(org, "Bob Member")
     stranger = make_person(org, "Sam Sameorg")
     outsider = make_person(make_org("Elsewhere Health"), "Otto Outsider", is_facilitator=True)
-    circle = make_circle(fran, members=[alice, bob], template=shipped_template())
+    circle = make_circle(fran, members=[alice, bob])
     session = make_session(circle, facilitator=fran)
     return SimpleNamespace(
         org=org,

@@ -17,7 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from circles import live
 from circles.models import LiveRoom
-from tests.circles.live_support import make_session, shipped_template
+from tests.circles.live_support import make_session
 from tests.factories import make_circle, make_org, make_person
 
 ACTIONS = sorted(live.COMMAND_FIELDS)
@@ -61,7 +61,7 @@ class RoomMachine(RuleBasedStateMachine):
         org = make_org()
         fran = make_person(org, "Fran")
         members = [make_person(org) for _ in range(2)]
-        circle = make_circle(fran, members=members, template=shipped_template())
+        circle = make_circle(fran, members=members)
         self.session = make_session(circle, facilitator=fran)
         self.users = [fran.pk, *(m.pk for m in members)]
         # Two tabs for the first member: several tabs must count as one person.

@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import CrisisLink
-from tests.circles.live_support import make_session, shipped_template
-from tests.factories import make_circle
+from tests.circles.live_support import make_session
+from tests.factories import make_circle, shipped_template
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 from websockets.sync.client import connect
 
-from tests.circles.live_support import make_session, session_cookie, shipped_template
+from tests.circles.live_support import make_session, session_cookie
 from tests.e2e.servers import Daphne
 from tests.factories import make_circle, make_org, make_person
 
@@ -27,7 +27,7 @@ def room(transactional_db, settings):
     org = make_org()
     fran = make_person(org, "Fran Facilitator")
     alice = make_person(org, "Alice Member")
-    circle = make_circle(fran, members=[alice], template=shipped_template())
+    circle = make_circle(fran, members=[alice])
     session = make_session(circle, facilitator=fran)
     return SimpleNamespace(session=session, fran=fran, alice=alice)
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from circles import live
 from circles.models import Attendance, CircleSession, Membership, RoomConnection, SessionEvent
-from tests.circles.live_support import make_session, shipped_template
+from tests.circles.live_support import make_session
 from tests.factories import make_circle, make_person
 
 _ids = itertools.count()
@@ -20,7 +20,7 @@ _ids = itertools.count()
 def room(people, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     bob = make_person(people.org, "Bob Member")
-    circle = make_circle(people.facilitator, members=[people.member, bob], template=shipped_template())
+    circle = make_circle(people.facilitator, members=[people.member, bob])
     session = make_session(circle, facilitator=people.facilitator)
     people.bob, people.circle, people.session = bob, circle, session
     return people
@@ -181,7 +181,7 @@ def test_seq_stays_gap_free_when_many_commands_race(transactional_db, settings):
     org = make_org()
     fran = make_person(org, "Fran")
     people = [make_person(org) for _ in range(4)]
-    circle = make_circle(fran, members=people, template=shipped_template())
+    circle = make_circle(fran, members=people)
     session = make_session(circle, facilitator=fran)
     errors = []
 

@@ -5,7 +5,7 @@ from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
 from circles import live
-from tests.circles.live_support import make_session, session_cookie, shipped_template
+from tests.circles.live_support import make_session, session_cookie
 from tests.e2e.servers import Daphne
 from tests.factories import make_circle, make_org, make_person
 
@@ -63,7 +63,7 @@ def test_two_people_take_turns_and_resync_after_the_server_restarts(server, brow
     org = make_org()
     fran = make_person(org, "Fran Facilitator")
     alice = make_person(org, "Alice Member")
-    circle = make_circle(fran, members=[alice], template=shipped_template())
+    circle = make_circle(fran, members=[alice])
     session = make_session(circle, facilitator=fran)
 
     fran_page = open_room(browser, server, fran, session)

@@ -4,8 +4,9 @@ import itertools
 from datetime import UTC, date, datetime, time, timedelta
 
 from accounts.models import Organisation, Team, User
-from circles.models import Attendance, Circle, CircleSession, Membership, SessionTemplate
+from circles.models import Attendance, Circle, CircleSession, Membership
 from insights import services
+from tests.factories import shipped_template
 
 _numbers = itertools.count(1)
 LONG_AGO = datetime(2024, 1, 1, tzinfo=UTC)
@@ -34,8 +35,7 @@ def add_circle(organisation: Organisation, members, name: str = "Circle", purpos
         organisation=organisation,
         name=name,
         purpose=purpose,
-        template=SessionTemplate.objects.filter(organisation=None).first()
-        or SessionTemplate.objects.create(name="Shipped"),
+        template=shipped_template(),
         time_zone="Europe/London",
         start_date=date(2024, 1, 2),
         start_time=time(14, 0),

@@ -3,16 +3,9 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone
 
-from circles.models import Membership, SessionTemplate
+from circles.models import Membership
 from reflections import services
 from tests.factories import make_circle, make_person
-
-
-def shipped_template() -> SessionTemplate:
-    """The template the migration ships; rebuilt when a transactional test flushed it away."""
-    return SessionTemplate.objects.filter(organisation=None).first() or SessionTemplate.objects.create(
-        name="Peer reflection circle (IPS)"
-    )
 
 
 @pytest.fixture(autouse=True)
@@ -27,10 +20,8 @@ def circle_people(people):
     another circle and the outsider are not in it."""
     bea = make_person(people.org, "Bea Member", team=people.team)
     other_facilitator = make_person(people.org, "Finn Other", is_facilitator=True)
-    circle = make_circle(
-        people.facilitator, "Tuesday circle", members=[people.member, bea], template=shipped_template()
-    )
-    other_circle = make_circle(other_facilitator, "Thursday circle", template=shipped_template())
+    circle = make_circle(people.facilitator, "Tuesday circle", members=[people.member, bea])
+    other_circle = make_circle(other_facilitator, "Thursday circle")
     return SimpleNamespace(
         **vars(people), bea=bea, other_facilitator=other_facilitator, circle=circle, other_circle=other_circle
     )
