@@ -27,18 +27,23 @@ Sending. `reminders_send_due` claims due rows in batches: one short transaction 
 claimed_at/claimed_by, a lease: a sweeper that dies leaves claims that expire after LEASE, and
 then another sweeper takes the rows again. Two beats or two workers sweep disjoint rows. Emails of
 a sweep go over one SMTP connection. Each row is then sent in its own transaction: a conditional
-UPDATE marks it sent (only if it is still pending and still ours, which also locks it), the
-message goes out, and the transaction commits straight after the server accepts it. In-app rows
-create their Notification in that same transaction, so they are exactly once.
+UPDATE marks it sent (only if it is still pending and still ours, which also locks it). In-app
+rows create their Notification in that same transaction, so they are exactly once.
 
-The remaining window for email: if the process dies after the SMTP server accepted a message and
-before the commit (well under a millisecond), the row is still pending and is sent again once the
-lease expires. The copy carries the same Message-ID, which receiving systems use to fold
-duplicates. Nothing is lost: a row is only ever marked sent in the transaction that sent it.
+An email and its sent mark are made final together. SMTP keeps nothing until the dot that ends
+DATA, and Postgres nothing until COMMIT reaches it, so inside the transaction we send the envelope
+and the whole message but that dot; then the dot, then COMMIT at once, and only then read the
+server's answer. A sweeper killed before the dot leaves nothing at either end (the server drops a
+message whose connection closes mid-DATA; the row is pending and sent again after the lease). The
+one window left is between writing the dot and writing COMMIT: a few Python statements, no round
+trip. A death inside it sends the message again, with the same Message-ID, which receiving systems
+use to fold duplicates. If the server refuses the message after the commit, the row goes back to
+pending for a retry. Nothing is lost: a row marked sent is one whose message the server took.
 """
 
 import logging
 import os
+import re
 import smtplib
 import socket
 import time as monotonic_time
@@ -54,6 +59,8 @@ import icalendar
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
+from django.core.mail.message import sanitize_address
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
@@ -530,8 +537,10 @@ def _record_failure(row: Reminder, *, worker: str, error: Exception, now: dateti
     """Release the claim and try again later; after MAX_ATTEMPTS the row is withdrawn and logged."""
     attempts = row.attempts + 1
     gave_up = attempts >= MAX_ATTEMPTS
-    Reminder.objects.filter(pk=row.pk, status=Pending, claimed_by=worker).update(
+    # Sent too: a refusal read after the commit takes back the mark this sweep just made.
+    Reminder.objects.filter(pk=row.pk, status__in=(Pending, Sent), claimed_by=worker).update(
         status=Withdrawn if gave_up else Pending,
+        sent_at=None,
         attempts=attempts,
         last_error=f"{type(error).__name__}: {error}"[:300],
         due_at=now + timedelta(minutes=5 * attempts),
@@ -550,9 +559,46 @@ def _still_wanted(row: Reminder) -> bool:
     return user.notify_by_email if row.channel == Channel.EMAIL else user.notify_in_app
 
 
+def _smtp_session(mail) -> smtplib.SMTP | None:
+    """The SMTP session behind Django's SMTP backend; None for other backends (tests, console)."""
+    return mail.connection if isinstance(mail, SmtpBackend) else None
+
+
+def _send_all_but_the_dot(smtp: smtplib.SMTP, message: EmailMultiAlternatives) -> None:
+    """MAIL, RCPT, DATA and the message, not the dot that ends DATA: until it, the server keeps nothing."""
+    encoding = message.encoding or settings.DEFAULT_CHARSET
+    sender = sanitize_address(message.from_email, encoding)
+    smtp.ehlo_or_helo_if_needed()
+    code, answer = smtp.mail(sender)
+    if code != 250:
+        raise smtplib.SMTPSenderRefused(code, answer, sender)
+    for recipient in (sanitize_address(address, encoding) for address in message.recipients()):
+        code, answer = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({recipient: (code, answer)})
+    smtp.putcmd("data")
+    code, answer = smtp.getreply()
+    if code != 354:
+        raise smtplib.SMTPDataError(code, answer)
+    data = re.sub(rb"(?m)^\.", b"..", message.message().as_bytes(linesep="\r\n"))  # RFC 5321 4.5.2
+    smtp.send(data if data.endswith(b"\r\n") else data + b"\r\n")
+
+
+def _reconnect(mail) -> None:
+    """A session that failed mid-DATA cannot say QUIT: drop its socket and open a new one."""
+    smtp = _smtp_session(mail)
+    if smtp is None:
+        mail.close()
+    else:
+        smtp.close()
+        mail.connection = None
+    mail.open()
+
+
 def _deliver(rows: list[Reminder], *, worker: str, mail) -> SweepResult:
     sent = failed = 0
     invitations: dict = {}
+    smtp = _smtp_session(mail)
     for row in rows:
         now = timezone.now()
         if not _still_wanted(row):
@@ -560,11 +606,13 @@ def _deliver(rows: list[Reminder], *, worker: str, mail) -> SweepResult:
                 status=Withdrawn, claimed_at=None, claimed_by="", updated_at=now
             )
             continue
+        in_app = row.channel == Channel.IN_APP
+        email = None if in_app else reminder_email(row, connection=mail, cache=invitations)
         try:
             with transaction.atomic():
                 if not _mark_sent(row, worker=worker, now=now):
                     continue  # replanned or re-claimed since we claimed it: the newer owner sends it
-                if row.channel == Channel.IN_APP:
+                if email is None:
                     notify(
                         row.user,
                         kind=MESSAGE_KINDS[row.kind],
@@ -572,16 +620,23 @@ def _deliver(rows: list[Reminder], *, worker: str, mail) -> SweepResult:
                         url=reverse("circles:session-detail", args=[row.session_id]),
                         reminder_key=row.key,
                     )
-                elif mail.send_messages([reminder_email(row, connection=mail, cache=invitations)]) != 1:
-                    raise RefusedError(f"the mail server did not take reminder {row.key}")
-            # Committed: the row says sent exactly when the message went out.
+                elif smtp is None:
+                    if mail.send_messages([email]) != 1:
+                        raise RefusedError(f"the mail server did not take reminder {row.key}")
+                else:
+                    _send_all_but_the_dot(smtp, email)
+                    smtp.send(b".\r\n")  # COMMIT follows at once; the answer is read after it
+            if email is not None and smtp is not None:
+                code, answer = smtp.getreply()
+                if code != 250:
+                    raise RefusedError(f"the mail server refused reminder {row.key}: {code} {answer!r}")
             sent += 1
         except (smtplib.SMTPException, OSError, RefusedError) as error:
             failed += 1
             _record_failure(row, worker=worker, error=error, now=now)
-            if isinstance(error, smtplib.SMTPServerDisconnected | ConnectionError):
-                mail.close()
-                mail.open()
+            if email is not None:
+                _reconnect(mail)
+                smtp = _smtp_session(mail)
     return SweepResult(sent=sent, failed=failed)
 
 

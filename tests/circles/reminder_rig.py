@@ -32,10 +32,13 @@ class SmtpSink:
     def __init__(self):
         self.counts: Counter[str] = Counter()
         self.total = 0
+        self.refusing = False  # answer DATA with a permanent failure and keep nothing
         self._lock = threading.Lock()
         self._parser = BytesHeaderParser()
 
     async def handle_DATA(self, server, session, envelope):
+        if self.refusing:
+            return "554 Transaction failed"
         message_id = self._parser.parsebytes(envelope.content)["Message-ID"]
         with self._lock:
             self.counts[message_id] += 1

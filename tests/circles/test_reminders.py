@@ -1,6 +1,7 @@
 """Reminders: an outbox planned with every change, sent once by the sweeper, at the right local time."""
 
 import email
+import smtplib
 from datetime import UTC, date, datetime, time, timedelta
 from email import policy
 from zoneinfo import ZoneInfo
@@ -15,6 +16,7 @@ from django.urls import reverse
 from circles import reminders, services
 from circles.models import CircleSession, Membership, Notification, Reminder
 from reflections.models import Thread
+from tests.circles import reminder_rig as rig
 from tests.factories import make_circle, make_person
 
 Kind, Channel = Reminder.Kind, Reminder.Channel
@@ -347,3 +349,35 @@ def test_a_failed_send_is_retried_later_and_not_marked_sent(circle, people, sett
         sweep(datetime(2025, 3, 10, 19, 1, tzinfo=UTC))
     assert not Reminder.objects.filter(channel=Channel.EMAIL, status=Reminder.Status.SENT).exists()
     assert not Reminder.objects.exclude(claimed_by="").exists()  # claims released for the next sweep
+
+
+@pytest.fixture
+def smtp_sink(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    with rig.smtp_sink() as (sink, port):
+        settings.EMAIL_HOST, settings.EMAIL_PORT = rig.HOST, port
+        yield sink
+
+
+def test_a_message_refused_after_the_commit_goes_back_to_pending_and_is_sent_later(circle, smtp_sink):
+    smtp_sink.refusing = True
+    assert sweep(datetime(2025, 3, 10, 19, 1, tzinfo=UTC)).failed == 2  # member and facilitator, by email
+    session = first_session(circle)
+    refused = Reminder.objects.filter(session=session, channel=Channel.EMAIL, kind=Kind.DAY_BEFORE)
+    assert {(r.status, r.sent_at, r.attempts) for r in refused} == {(Reminder.Status.PENDING, None, 1)}
+    assert all("554" in r.last_error for r in refused) and smtp_sink.total == 0
+    smtp_sink.refusing = False
+    sweep(datetime(2025, 3, 10, 19, 7, tzinfo=UTC))  # the retry is due five minutes on
+    assert smtp_sink.total == 2 and set(smtp_sink.counts.values()) == {1}
+    assert {r.status for r in refused.all()} == {Reminder.Status.SENT}
+
+
+def test_a_sender_dying_before_the_last_dot_leaves_nothing_at_the_server(circle, people, smtp_sink, settings):
+    # What the sweeper's ordering rests on: SMTP keeps nothing from a connection closed inside DATA.
+    row = rows_for(people.member, first_session(circle))[(Kind.DAY_BEFORE, Channel.EMAIL)]
+    smtp = smtplib.SMTP(settings.EMAIL_HOST, settings.EMAIL_PORT)
+    reminders._send_all_but_the_dot(smtp, reminders.reminder_email(row))
+    smtp.close()
+    with smtplib.SMTP(settings.EMAIL_HOST, settings.EMAIL_PORT) as later:
+        later.noop()  # the server has handled the dropped session before it answers a new one
+    assert smtp_sink.total == 0
