@@ -478,3 +478,146 @@ class DigestDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"Digest for {self.user_id}, week of {self.week_starting}"
+
+
+# --- Cohorts (mixing rotation) ------------------------------------------------------------------
+# A cohort is re-mixed every cycle so its people meet as many new peers as possible. The plan lives
+# in CohortPlacement rows (who sits in which group of which cycle); publishing turns each cycle's
+# groups into ordinary Circles (CohortCircle links them) through circles.services. The rules are in
+# circles.cohorts; circles.mixing does the planning without a database.
+
+MAX_COHORT_CYCLES = 26
+MAX_CYCLE_WEEKS = 12
+
+
+class Cohort(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="cohorts")
+    name = models.CharField(max_length=80)
+    circle_size = models.PositiveSmallIntegerField(
+        default=6, validators=[MinValueValidator(2), MaxValueValidator(MAX_CAPACITY)]
+    )
+    cycles = models.PositiveSmallIntegerField(
+        default=4, validators=[MinValueValidator(1), MaxValueValidator(MAX_COHORT_CYCLES)]
+    )
+    cycle_weeks = models.PositiveSmallIntegerField(
+        default=4, validators=[MinValueValidator(1), MaxValueValidator(MAX_CYCLE_WEEKS)]
+    )
+    # Each cycle's circles meet weekly from the cycle's first day (its weekday sets the meeting
+    # day) at `start_time` in `time_zone`, until the day before the next cycle starts.
+    start_date = models.DateField()
+    time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
+    start_time = models.TimeField()
+    duration_minutes = models.PositiveSmallIntegerField(
+        default=60, validators=[MinValueValidator(15), MaxValueValidator(240)]
+    )
+    template = models.ForeignKey(SessionTemplate, on_delete=models.PROTECT, related_name="cohorts")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="CohortMember", related_name="cohorts")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    planned_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-start_date", "name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(circle_size__gte=2, circle_size__lte=MAX_CAPACITY),
+                name="cohort_circle_size_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(cycles__gte=1, cycles__lte=MAX_COHORT_CYCLES), name="cohort_cycles_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(cycle_weeks__gte=1, cycle_weeks__lte=MAX_CYCLE_WEEKS),
+                name="cohort_cycle_weeks_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CohortMember(models.Model):
+    """A person in a cohort. Leaving deletes the row: past cycles keep them through their placements."""
+
+    cohort = models.ForeignKey(Cohort, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("cohort", "user", name="cohort_member_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in cohort {self.cohort_id}"
+
+
+class CohortKeepApart(models.Model):
+    """Two people the facilitator was asked to keep apart: never in one circle. Stored with first < second."""
+
+    cohort = models.ForeignKey(Cohort, on_delete=models.CASCADE, related_name="keep_apart")
+    first = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    second = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint("cohort", "first", "second", name="cohort_keep_apart_once"),
+            models.CheckConstraint(
+                condition=models.Q(first__lt=models.F("second")), name="cohort_keep_apart_order"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_id} and {self.second_id} apart in cohort {self.cohort_id}"
+
+
+class CohortUnavailability(models.Model):
+    """Someone who cannot take part in one cycle (0-based): they sit that cycle out."""
+
+    cohort = models.ForeignKey(Cohort, on_delete=models.CASCADE, related_name="unavailability")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    cycle = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["cycle", "id"]
+        constraints = [models.UniqueConstraint("cohort", "user", "cycle", name="cohort_unavailable_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} away in cycle {self.cycle} of cohort {self.cohort_id}"
+
+
+class CohortPlacement(models.Model):
+    """The plan: `user` sits in group `group` of cycle `cycle` (both 0-based)."""
+
+    cohort = models.ForeignKey(Cohort, on_delete=models.CASCADE, related_name="placements")
+    cycle = models.PositiveSmallIntegerField()
+    group = models.PositiveSmallIntegerField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        ordering = ["cycle", "group", "id"]
+        constraints = [
+            models.UniqueConstraint("cohort", "cycle", "user", name="cohort_placement_once_per_cycle")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in group {self.group} of cycle {self.cycle}"
+
+
+class CohortCircle(models.Model):
+    """The published circle of one group of one cycle: the key that makes publishing again update, not add."""
+
+    cohort = models.ForeignKey(Cohort, on_delete=models.CASCADE, related_name="published_circles")
+    cycle = models.PositiveSmallIntegerField()
+    group = models.PositiveSmallIntegerField()
+    circle = models.OneToOneField(Circle, on_delete=models.CASCADE, related_name="cohort_link")
+
+    class Meta:
+        ordering = ["cycle", "group"]
+        constraints = [models.UniqueConstraint("cohort", "cycle", "group", name="cohort_circle_once")]
+
+    def __str__(self) -> str:
+        return f"Cycle {self.cycle} group {self.group} of cohort {self.cohort_id}"
