@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "config.middleware.IdleSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -255,9 +256,10 @@ AUTH_PASSWORD_VALIDATORS = [
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 2
 INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 14)
 
-# Session idle timeout: every request pushes the expiry forward, so only idleness ends it.
+# Session idle timeout: use pushes the expiry forward (config.middleware.IdleSessionMiddleware,
+# at most once a SESSION_REFRESH_SECONDS), so only idleness ends a session.
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 120) * 60
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_REFRESH_SECONDS = 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = False
 
 # Login throttling (django-axes): after AXES_FAILURE_LIMIT failures for one email from one
