@@ -456,7 +456,7 @@ def plan_mixing(
     """
     deadline = time.perf_counter() + max(0.0, seconds)
     inp = _validate(people, size, rounds, forbidden, unavailable or {}, teams, history, fixed_rounds)
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # nosec B311  # seating order, not a secret; seeded so a plan can be replayed
     n = inp.people
     forbid = _masks(n, inp.forbidden)
     team = _team_masks(n, inp.teams)
@@ -505,7 +505,7 @@ def random_with_history(
     a forbidden partner) where they have met the fewest people so far.
     """
     inp = _validate(people, size, rounds, forbidden, unavailable or {}, None, (), ())
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # nosec B311  # seating order, not a secret; seeded so a plan can be replayed
     forbid, team = _masks(people, inp.forbidden), [0] * people
     counts = _Counts(people)
     planned = []

@@ -13,7 +13,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils.module_loading import import_string
 
-DEMO_PASSWORD = "alongside-demo"
+DEMO_PASSWORD = "alongside-demo"  # nosec B105  # published on purpose; seed_demo refuses production
 
 SEED_STEPS = [
     "accounts.demo.seed_organisation",

@@ -6,7 +6,7 @@ again finds the port free.
 
 import os
 import signal
-import subprocess
+import subprocess  # nosec B404  # starts the dev stack's own fixed commands
 import sys
 import time
 
@@ -42,7 +42,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     for name, command in commands().items():
         # Own process group: Ctrl-C reaches us once, and we stop the children in order.
-        processes[name] = subprocess.Popen(command, start_new_session=True)
+        processes[name] = subprocess.Popen(command, start_new_session=True)  # nosec B603  # commands() is fixed
     exit_code = 0
     announced = False
     while not stopping:

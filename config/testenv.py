@@ -8,7 +8,7 @@ because the sync Playwright API leaves an event loop running.
 
 import os
 import socket
-import subprocess
+import subprocess  # nosec B404  # runs pytest for make test
 import sys
 
 LOCAL_POSTGRES = "postgres://postgres@127.0.0.1:5432/test"
@@ -45,10 +45,10 @@ def main() -> int:
     where_redis = f"Redis ({redis.split('@')[-1]})" if redis else "in-memory"
     print(f"Channel layer and broker: {where_redis}")
     pytest = [sys.executable, "-m", "pytest", *sys.argv[1:]]
-    first = subprocess.call([*pytest, "-m", "not browser"], env=env)
+    first = subprocess.call([*pytest, "-m", "not browser"], env=env)  # nosec B603  # our own pytest
     if first not in (0,):
         return first
-    second = subprocess.call([*pytest, "-m", "browser"], env=env)
+    second = subprocess.call([*pytest, "-m", "browser"], env=env)  # nosec B603  # our own pytest
     return 0 if second == 5 and not browser_tests_expected() else second
 
 
