@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo .venv-uv/bin/uv)
 
-.PHONY: run test bench lint migrate seed install clean
+.PHONY: run test bench faults soak lint migrate seed install clean
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	UV_PYTHON=$(PYTHON) $(UV) sync --frozen
@@ -32,6 +32,15 @@ test: install
 # `make bench BENCH=home` runs only the benchmark modules whose name contains "home".
 bench: install
 	$(PY) -m bench.run $(BENCH)
+
+# `make faults` kills daphne, Redis, Postgres and a Celery worker mid-work and checks nothing was lost
+# (FAULTS=redis runs one; see docs/reliability.md). `make soak` holds 200 clients for 30 minutes
+# (SOAK="--minutes 5 --clients 80" for less). Both need Postgres and Redis, like `make bench live`.
+faults: install
+	$(PY) -m faults.run $(FAULTS)
+
+soak: install
+	$(PY) -m faults.soak $(SOAK)
 
 lint: install
 	$(PY) -m ruff check --fix .
