@@ -21,6 +21,7 @@ import websockets
 # A refused or closed handshake of these codes will not get better by retrying.
 FATAL_CLOSE = {4401, 4403, 4404, 4410}
 PING_EVERY = 25.0
+SYNC_RETRY = 2.0
 
 
 class LiveClient:
@@ -48,6 +49,7 @@ class LiveClient:
         self.snapshots: list[int] = []
         self.held: dict[int, dict] = {}
         self.syncing = False
+        self.sync_sent_at = 0.0
         self.pending: dict[str, dict] = {}
         self.acks: dict[str, dict] = {}
         self.extra_acks = 0
@@ -222,9 +224,11 @@ class LiveClient:
             return  # before our first snapshot, or already applied
         self.held[event["seq"]] = event
         self._drain()
-        if self.held and not self.syncing:
-            # A gap: ask for what is missing; the held events follow once it is filled.
+        if self.held and (not self.syncing or time.monotonic() - self.sync_sent_at > SYNC_RETRY):
+            # A gap: ask for what is missing; the held events follow once it is filled. Like
+            # room.js, ask again on a later event if no answer came (a refused or lost sync).
             self.syncing = True
+            self.sync_sent_at = time.monotonic()
             await ws.send(json.dumps({"type": "sync", "last_seq": self.last_seq}))
 
     def _drain(self) -> None:

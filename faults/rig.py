@@ -52,6 +52,20 @@ def wait_for(condition, *, timeout: float, what: str, every: float = 0.1) -> Non
         time.sleep(every)
 
 
+@contextmanager
+def log_folder(prefix: str):
+    """Where the servers of one fault write their logs: a temporary folder, or FAULTS_LOG_DIR
+    (kept) when set, to look into a failed run."""
+    kept = os.environ.get("FAULTS_LOG_DIR")
+    if kept:
+        folder = Path(kept) / f"{prefix}{secrets.token_hex(2)}"
+        folder.mkdir(parents=True)
+        yield str(folder)
+        return
+    with tempfile.TemporaryDirectory(prefix=f"alongside-{prefix}") as folder:
+        yield folder
+
+
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -20,7 +20,6 @@ import json
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -139,7 +138,7 @@ class Soak:
 
 def soak(*, minutes: float, clients: int, circles: int, message_every: float, http_rate: float) -> dict:
     per_circle = max(2, clients // circles)
-    with rig.migrated_database() as database, tempfile.TemporaryDirectory(prefix="faults-soak-") as folder:
+    with rig.migrated_database() as database, rig.log_folder("faults-soak-") as folder:
         rooms = rig.seed(database, circles=circles, per_circle=per_circle)
         server = rig.Daphne(
             database,
