@@ -188,9 +188,8 @@ class TestQueryCounts:
 
 
 # Session, user, organisation, rollups for the current month (the groups), the month's rollups,
-# the audit row in its savepoint (3), the session's new expiry in its savepoint (3); a manager adds
-# the look-up of the teams they manage.
-QUERIES = 11
+# the audit row in its savepoint (3); a manager adds the look-up of the teams they manage.
+QUERIES = 8
 
 
 @pytest.mark.django_db
