@@ -10,7 +10,15 @@ from django.db.models import Q
 from django.http import Http404
 
 from accounts.models import User
-from circles.models import AwayPeriod, Circle, CircleSession, CoverRequest, Membership, SessionTemplate
+from circles.models import (
+    AwayPeriod,
+    Circle,
+    CircleSession,
+    Cohort,
+    CoverRequest,
+    Membership,
+    SessionTemplate,
+)
 
 
 def active_membership(user: User, circle_id: int) -> Membership | None:
@@ -86,3 +94,24 @@ def get_away_for_user(user: User, pk: int) -> AwayPeriod:
     if away is None:
         raise Http404("No such away dates.")
     return away
+
+
+def require_cohort_planner(user: User) -> None:
+    """Cohorts are set up by facilitators and organisation admins; managers never see who sits where."""
+    if not (user.organisation_id and (user.is_facilitator or user.is_org_admin)):
+        raise PermissionDenied("Only facilitators can plan cohorts.")
+
+
+def get_cohort_for_user(user: User, pk: int) -> Cohort:
+    """A cohort of the viewer's organisation (404 otherwise), for a facilitator or admin (403 otherwise)."""
+    cohort = None
+    if user.organisation_id:
+        cohort = (
+            Cohort.objects.filter(pk=pk, organisation_id=user.organisation_id)
+            .select_related("template")
+            .first()
+        )
+    if cohort is None:
+        raise Http404("No such cohort.")
+    require_cohort_planner(user)
+    return cohort

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from circles import room_views, views
+from circles import cohort_views, room_views, views
 
 app_name = "circles"
 
@@ -30,4 +30,22 @@ urlpatterns = [
     path("templates/<int:pk>/", views.template_detail, name="template-detail"),
     path("templates/<int:pk>/edit/", views.template_edit, name="template-edit"),
     path("templates/<int:pk>/copy/", views.template_copy, name="template-copy"),
+    path("cohorts/", cohort_views.cohort_list, name="cohort-list"),
+    path("cohorts/new/", cohort_views.cohort_create, name="cohort-create"),
+    path("cohorts/<int:pk>/", cohort_views.cohort_detail, name="cohort-detail"),
+    path("cohorts/<int:pk>/edit/", cohort_views.cohort_edit, name="cohort-edit"),
+    path("cohorts/<int:pk>/plan/", cohort_views.cohort_plan, name="cohort-plan"),
+    path("cohorts/<int:pk>/publish/", cohort_views.cohort_publish, name="cohort-publish"),
+    path("cohorts/<int:pk>/keep-apart/", cohort_views.keep_apart_add, name="cohort-keep-apart"),
+    path(
+        "cohorts/<int:pk>/keep-apart/<int:pair_pk>/delete/",
+        cohort_views.keep_apart_delete,
+        name="cohort-keep-apart-delete",
+    ),
+    path("cohorts/<int:pk>/unavailable/", cohort_views.unavailable_add, name="cohort-unavailable"),
+    path(
+        "cohorts/<int:pk>/unavailable/<int:row_pk>/delete/",
+        cohort_views.unavailable_delete,
+        name="cohort-unavailable-delete",
+    ),
 ]
