@@ -11,9 +11,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from circles import live
+from circles.sockets import ClosesWhenAccessEnds
 
 
-class SessionRoomConsumer(AsyncWebsocketConsumer):
+class SessionRoomConsumer(ClosesWhenAccessEnds, AsyncWebsocketConsumer):
     joined = False
 
     async def connect(self):
@@ -33,7 +34,7 @@ class SessionRoomConsumer(AsyncWebsocketConsumer):
         self.circle_id = entry.circle_id
         self.bucket = live.TokenBucket()
         await self.channel_layer.group_add(live.room_group(self.session_id), self.channel_name)
-        await self.channel_layer.group_add(live.user_group(self.user_id), self.channel_name)
+        await self.join_personal_groups(self.user_id)
         self.joined = True
         await self.accept()
         await database_sync_to_async(live.connection_open)(
@@ -45,7 +46,7 @@ class SessionRoomConsumer(AsyncWebsocketConsumer):
             return
         self.joined = False
         await self.channel_layer.group_discard(live.room_group(self.session_id), self.channel_name)
-        await self.channel_layer.group_discard(live.user_group(self.user_id), self.channel_name)
+        await self.leave_personal_groups()
         await database_sync_to_async(live.connection_close)(channel_name=self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):
@@ -90,11 +91,3 @@ class SessionRoomConsumer(AsyncWebsocketConsumer):
     async def live_event(self, message):
         # Serialised once in circles.live.broadcast for every socket in the room.
         await self.send(text_data=message["text"])
-
-    async def live_force_close(self, message):
-        if message["circle_id"] is not None and message["circle_id"] != self.circle_id:
-            return
-        await self.send_json(
-            {"type": "closed", "code": "removed", "message": "You are no longer in this circle."}
-        )
-        await self.close(code=live.CLOSE_REMOVED)

@@ -2,18 +2,20 @@
 
 The origin is checked by config.asgi (AllowedHostsOriginValidator) and the person comes from the
 Django session. The count is sent on connect and whenever `circles.notifications` pushes one
-after a commit; the socket takes no commands, and says so to anything sent to it.
+after a commit; the socket takes no commands, and says so to anything sent to it. Signing out or
+being deactivated closes it (circles.sockets).
 """
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from circles import notifications
+from circles.sockets import ClosesWhenAccessEnds
 
 CLOSE_SIGNED_OUT = 4401
 
 
-class NotificationBadgeConsumer(AsyncJsonWebsocketConsumer):
+class NotificationBadgeConsumer(ClosesWhenAccessEnds, AsyncJsonWebsocketConsumer):
     group = None
 
     async def connect(self):
@@ -23,6 +25,7 @@ class NotificationBadgeConsumer(AsyncJsonWebsocketConsumer):
             return
         self.group = notifications.badge_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join_personal_groups(user.pk)
         await self.accept()
         count = await database_sync_to_async(notifications.unread_count)(user=user)
         await self.send_json({"type": "badge", "count": count})
@@ -30,6 +33,7 @@ class NotificationBadgeConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.leave_personal_groups()
 
     async def receive(self, text_data=None, bytes_data=None):
         await self.send_json({"type": "error", "message": "This connection only sends your unread count."})

@@ -1,0 +1,86 @@
+"""Every socket of the product closes when its person may no longer use it.
+
+Each consumer (session room, thread, notification badge) joins two groups for the person behind it:
+
+- `live.user.<user id>`: removal from a circle and deactivation (circles.live sends there after commit);
+- `auth.session.<digest>`: signing out of the browser the socket came from. The digest is a
+  SHA-256 of the Django session key, so Redis never holds the key itself (it is a credential).
+
+A force-close message is `{"type": "live.force_close", "circle_id": <id or None>, "reason": ...}`.
+A socket about another circle ignores it; otherwise it sends `{"type": "closed", "code": <reason>,
+"message": ...}` and closes with the code below (docs/live-protocol.md). Signing out of one browser
+leaves the person's other browsers, which are still signed in, alone.
+"""
+
+import hashlib
+import json
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from circles import live
+
+logger = logging.getLogger(__name__)
+
+# reason -> (close code, what the page may show)
+REASONS = {
+    "removed": (live.CLOSE_REMOVED, "You are no longer in this circle."),
+    "signed_out": (live.CLOSE_SIGNED_OUT, "You signed out."),
+}
+
+
+def session_group(session_key: str) -> str:
+    return "auth.session." + hashlib.sha256(session_key.encode()).hexdigest()[:48]
+
+
+def disconnect_session(session_key: str | None) -> None:
+    """Close the sockets opened with this Django session (it is being signed out). Best effort: the
+    session row is gone either way, so a reconnect is refused and the next message finds no person."""
+    if not session_key:
+        return
+    try:
+        async_to_sync(get_channel_layer().group_send)(
+            session_group(session_key),
+            {"type": "live.force_close", "circle_id": None, "reason": "signed_out"},
+        )
+    except Exception:
+        logger.exception("Could not close the sockets of a signed-out session")
+
+
+def on_user_logged_out(sender, request, user, **kwargs) -> None:
+    """`user_logged_out` receiver: fires before Django flushes the session, so its key is still known."""
+    session = getattr(request, "session", None)
+    disconnect_session(session.session_key if session is not None else None)
+
+
+class ClosesWhenAccessEnds:
+    """Mixin for a Channels consumer. Call `join_personal_groups(user_id)` once the handshake is
+    allowed and `leave_personal_groups()` on disconnect; set `circle_id` to the circle the socket is
+    about (None: no particular circle, so only person-wide closes reach it)."""
+
+    circle_id: int | None = None
+    personal_groups: tuple[str, ...] = ()
+
+    async def join_personal_groups(self, user_id: int) -> None:
+        groups = [live.user_group(user_id)]
+        session = self.scope.get("session")
+        if session is not None and session.session_key:
+            groups.append(session_group(session.session_key))
+        self.personal_groups = tuple(groups)
+        for group in self.personal_groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def leave_personal_groups(self) -> None:
+        groups, self.personal_groups = self.personal_groups, ()
+        for group in groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def live_force_close(self, message: dict) -> None:
+        circle_id = message.get("circle_id")
+        if circle_id is not None and circle_id != self.circle_id:
+            return
+        reason = message.get("reason", "removed")
+        code, text = REASONS.get(reason, REASONS["removed"])
+        await self.send(text_data=json.dumps({"type": "closed", "code": reason, "message": text}))
+        await self.close(code=code)
