@@ -1,8 +1,7 @@
 """Two people take turns in Chromium; the server is killed mid-round and both pages resync."""
 
 import pytest
-from django.db import connections
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from circles import live
 from tests.circles.live_support import make_session, session_cookie
@@ -11,14 +10,6 @@ from tests.factories import make_circle, make_org, make_person
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 # Generous: the page may wait out several reconnect backoffs while the server restarts.
 WAIT_MS = 45_000
 
@@ -28,22 +19,6 @@ def server(transactional_db):
     daphne = Daphne().start()
     yield daphne
     daphne.stop()
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    # The sync Playwright API keeps an event loop running in this thread; the test's own ORM calls
-    # are still plain sync calls, so Django's async guard is lifted for this process only.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-    # ORM calls made while Playwright's loop ran opened their own connection; close it so the
-    # test database can be dropped at the end of the run.
-    connections.close_all()
 
 
 def open_room(browser, server, user, session):
