@@ -1,5 +1,6 @@
-"""Seed step for demo circles (see config/demo.py): three circles with members, a few past
-sessions and the coming twelve weeks planned, so `make run` has something to show.
+"""Seed steps for demo circles (see config/demo.py): three circles with members, a few past
+sessions and the coming twelve weeks planned, so `make run` has something to show; and a small
+mixing cohort, planned and waiting to be published.
 
 No line manager shares a circle with someone they manage (accounts.demo.LINE_MANAGEMENT).
 Running it again changes nothing: circles are found by name, sessions by date.
@@ -9,8 +10,8 @@ from datetime import date, time, timedelta
 
 from django.utils import timezone
 
-from circles import scheduling, services
-from circles.models import Circle, CircleSession, Membership, SessionTemplate
+from circles import cohorts, scheduling, services
+from circles.models import Circle, CircleSession, Cohort, Membership, SessionTemplate
 from config.demo import DemoData
 
 PAST_SESSIONS = 3
@@ -120,3 +121,44 @@ def _seed_past_sessions(circle: Circle, people: list) -> None:
         ],
         ignore_conflicts=True,
     )
+
+
+# A small cohort, planned but not published: the facilitator persona can preview it cycle by
+# cycle and publish it. Jordan Reilly line-manages Kai Thompson (accounts.demo.LINE_MANAGEMENT),
+# so the preview shows that pair kept apart in every cycle.
+COHORT_NAME = "Spring mixing cohort"
+COHORT_MEMBERS = [
+    "facilitator_peer",
+    "peer_1",
+    "peer_2",
+    "peer_3",
+    "crisis_2",
+    "crisis_3",
+    "crisis_4",
+    "community_1",
+    "community_2",
+    "community_3",
+    "community_4",
+    "community_5",
+]
+
+
+def seed_cohort(demo: DemoData) -> None:
+    """Plan once (half a second's search); running the seed again finds the cohort and leaves it."""
+    if Cohort.objects.filter(organisation=demo.organisation, name=COHORT_NAME).exists():
+        return
+    facilitator = demo.people["facilitator"]
+    cohort = cohorts.cohort_create(
+        actor=facilitator,
+        template=SessionTemplate.objects.filter(organisation=None).order_by("pk").first(),
+        members=[demo.people[key] for key in COHORT_MEMBERS],
+        name=COHORT_NAME,
+        circle_size=4,
+        cycles=3,
+        cycle_weeks=4,
+        start_date=_first_on_or_after(timezone.now().date() + timedelta(days=7), 2),
+        time_zone="Europe/London",
+        start_time=time(10, 0),
+        duration_minutes=60,
+    )
+    cohorts.cohort_plan(actor=facilitator, cohort=cohort, seconds=0.5, seed=7)
