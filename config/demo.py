@@ -19,6 +19,7 @@ SEED_STEPS = [
     "accounts.demo.seed_organisation",
     "accounts.demo.seed_people",
     "circles.demo.seed_circles",
+    "circles.demo.seed_cohort",
     "reflections.demo.seed_threads",
 ]
 
