@@ -153,7 +153,8 @@ def parse_frame(text: str | None) -> dict:
         raise LiveError("too_large", f"Messages are limited to {FRAME_MAX_BYTES} bytes.")
     try:
         message = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # Nesting a few thousand arrays deep fits in a frame and exhausts the decoder's recursion.
         raise LiveError("bad_json", "That message was not valid JSON.") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise LiveError("invalid", "A message is a JSON object with a string `type`.")
