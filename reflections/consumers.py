@@ -72,7 +72,8 @@ class ThreadConsumer(ClosesWhenAccessEnds, AsyncJsonWebsocketConsumer):
         # A malformed or binary frame gets an error reply, never a dropped socket.
         try:
             content = json.loads(text_data) if text_data else None
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: JSON nested a few thousand levels deep, e.g. "[[[[…".
             content = None
         await self.receive_json(content)
 
