@@ -88,6 +88,7 @@ def test_every_page_of_the_demo_walk_carries_the_csp_for_every_persona(client, s
         assert [v.path for v in visits if v.status != 200] == []
         counts[persona] = (len(visits), responses)
     record_property("pages_and_responses_per_persona", counts)
+    print(f"\n(pages, responses) per persona {counts}")
     assert counts["anonymous"][0] >= 2
     assert all(pages >= 10 for persona, (pages, _) in counts.items() if persona != "anonymous"), counts
 
