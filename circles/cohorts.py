@@ -136,11 +136,18 @@ def _placements_by_cycle(cohort: Cohort) -> dict[int, dict[int, list[int]]]:
 
 
 def forbidden_pairs(cohort: Cohort, user_ids) -> set[tuple[int, int]]:
-    """Line manager and report, and the cohort's keep-apart pairs, as (smaller id, larger id)."""
+    """Line manager and report, and the cohort's keep-apart pairs, among `user_ids`, as (smaller id,
+    larger id)."""
     user_ids = set(user_ids)
     links = LineManagementLink.objects.filter(manager_id__in=user_ids, report_id__in=user_ids)
     pairs = {tuple(sorted(pair)) for pair in links.values_list("manager_id", "report_id")}
-    pairs |= set(cohort.keep_apart.values_list("first_id", "second_id"))
+    # Only pairs among `user_ids`: callers index people by them, and a cohort not planned yet has
+    # keep-apart pairs but nobody placed (its page raised KeyError before this filter).
+    pairs |= {
+        (first, second)
+        for first, second in cohort.keep_apart.values_list("first_id", "second_id")
+        if first in user_ids and second in user_ids
+    }
     return pairs
 
 
