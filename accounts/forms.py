@@ -152,6 +152,12 @@ class PersonForm(forms.Form):
         self.fields["line_managers"].queryset = colleagues
 
 
+# The largest values the organisation's columns hold (PositiveSmallIntegerField, PositiveIntegerField):
+# a bigger number is a form error, not a database error.
+SMALL_COLUMN_MAX = 32_767
+COLUMN_MAX = 2_147_483_647
+
+
 class OrganisationForm(forms.Form):
     name = forms.CharField(label="Organisation name", max_length=120)
     time_zone = forms.CharField(
@@ -165,17 +171,20 @@ class OrganisationForm(forms.Form):
         help_text="Managers never see a figure about fewer people than this. "
         "3 is the lowest allowed; 5 is usual.",
         widget=forms.NumberInput(attrs={"min": 3}),
+        max_value=SMALL_COLUMN_MAX,
     )
     chat_retention_days = forms.IntegerField(
         label="Keep live-session chat for (days)",
         help_text="0 deletes the chat when the session ends.",
         widget=forms.NumberInput(attrs={"min": 0}),
+        max_value=SMALL_COLUMN_MAX,
     )
     reflection_retention_days = forms.IntegerField(
         label="Keep reflections for (days)",
         required=False,
         help_text="Leave empty to keep reflections until their authors delete them.",
         widget=forms.NumberInput(attrs={"min": 1}),
+        max_value=COLUMN_MAX,
     )
     crisis_text = forms.CharField(
         label="What to say to someone in crisis",
