@@ -4,6 +4,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -28,7 +30,12 @@ def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
     if not notifications.notification_mark_read(user=request.user, notification_id=pk):
         if not request.user.notifications.filter(pk=pk).exists():
             raise Http404
-    return redirect(request.POST.get("next") or "notifications:list")
+    # `next` comes from the page the person clicked on: only a path on this site, never a view name
+    # (redirect() would try to reverse one) or another site.
+    next_url = request.POST.get("next", "")
+    if not (next_url.startswith("/") and url_has_allowed_host_and_scheme(next_url, allowed_hosts=None)):
+        next_url = reverse("notifications:list")
+    return redirect(next_url)
 
 
 @login_required
