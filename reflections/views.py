@@ -58,6 +58,14 @@ def _apply(form, error: ValidationError) -> None:
         form.add_error(None, error)
 
 
+def _id(value) -> int | None:
+    """A row id from a query or form value, or None. str.isdigit() alone lets in "²" and "٣", which
+    int() refuses or reads, and thousands of digits, which int() refuses: ids are ASCII, 18 digits
+    at most."""
+    value = str(value or "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+
+
 def _thread_url(thread: Thread, anchor: str = "") -> str:
     return reverse("reflections:thread", args=[thread.pk]) + (f"#{anchor}" if anchor else "")
 
@@ -121,8 +129,8 @@ def thread_new(request: HttpRequest, circle_pk: int) -> HttpResponse:
         else:
             return redirect(_thread_url(thread))
     prompt = None
-    prompt_id = form["prompt"].value()
-    if prompt_id and str(prompt_id).isdigit():
+    prompt_id = _id(form["prompt"].value())
+    if prompt_id is not None:
         prompt = form.fields["prompt"].queryset.filter(pk=prompt_id).first()
     context = {
         "circle": circle,
@@ -222,10 +230,10 @@ def reply_create(request: HttpRequest, pk: int) -> HttpResponse:
 def replies_after(request: HttpRequest, pk: int) -> HttpResponse:
     """The perspectives newer than ?after=<id>, as the fragment the live page appends."""
     thread = get_thread_for_user(request.user, pk)
-    after = request.GET.get("after", "0")
-    if not after.isdigit():
+    after = _id(request.GET.get("after", "0"))
+    if after is None:
         return HttpResponse("after must be a perspective id", status=400, content_type="text/plain")
-    replies = selectors.replies_after(user=request.user, thread=thread, after_id=int(after))
+    replies = selectors.replies_after(user=request.user, thread=thread, after_id=after)
     services.thread_mark_read(user=request.user, thread=thread)
     context = {"thread": thread, "replies": replies, "now": timezone.now(), "previous_read_at": None}
     return render(request, "reflections/_replies.html", context)
@@ -280,11 +288,11 @@ def concern_new(request: HttpRequest, circle_pk: int) -> HttpResponse:
     about = {}
     # The post, if any, is resolved through the same access rules, so a guessed id from another
     # circle is a 404 rather than a way to learn whether it exists.
-    thread_id, reply_id = request.GET.get("thread", ""), request.GET.get("reply", "")
-    if reply_id.isdigit():
-        about["reply"] = get_reply_for_user(request.user, int(reply_id))
-    elif thread_id.isdigit():
-        about["thread"] = get_thread_for_user(request.user, int(thread_id))
+    thread_id, reply_id = _id(request.GET.get("thread")), _id(request.GET.get("reply"))
+    if reply_id is not None:
+        about["reply"] = get_reply_for_user(request.user, reply_id)
+    elif thread_id is not None:
+        about["thread"] = get_thread_for_user(request.user, thread_id)
     post = about.get("reply") or about.get("thread")
     if post is not None and (getattr(post, "circle", None) or post.thread.circle).pk != circle.pk:
         raise Http404("No such post in this circle.")
