@@ -183,4 +183,8 @@ RoundFormSet = forms.formset_factory(
     can_delete=True,
     max_num=20,
     validate_max=True,
+    # Django builds min(TOTAL_FORMS, absolute_max) forms from a POST; its default absolute_max
+    # (max_num + 1,000) let one request ask for 1,020 forms, about half a second each to check
+    # and render again. Nobody needs more forms than the 20 rounds allowed.
+    absolute_max=20,
 )
