@@ -107,7 +107,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend="accounts.backends.UserBackend")
             messages.success(request, f"Welcome to Alongside, {user.display_name}. You are signed in.")
             return redirect("home")
     return _no_referrer(

@@ -76,7 +76,7 @@ for r in range(int(sys.argv[1])):
     cookies = []
     for person in people:
         client = Client()
-        client.force_login(person, backend="django.contrib.auth.backends.ModelBackend")
+        client.force_login(person, backend="accounts.backends.UserBackend")
         cookies.append(client.cookies["sessionid"].value)
     rooms.append({"session": session.pk, "cookies": cookies})
 print(json.dumps(rooms))

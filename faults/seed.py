@@ -38,7 +38,7 @@ def main(circles: int, per_circle: int) -> list[dict]:
         cookies = []
         for person in people:
             client = Client()
-            client.force_login(person, backend="django.contrib.auth.backends.ModelBackend")
+            client.force_login(person, backend="accounts.backends.UserBackend")
             cookies.append(client.cookies["sessionid"].value)
         rooms.append(
             {"session": session.pk, "circle": circle.pk, "cookies": cookies, "users": [p.pk for p in people]}

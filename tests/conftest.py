@@ -49,7 +49,7 @@ def client_for(client):
     """Sign a person in on the test client: `client_for(people.member)`."""
 
     def sign_in(user):
-        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        client.force_login(user, backend="accounts.backends.UserBackend")
         # As after a real sign-in's first page: the idle expiry is fresh, so the next requests
         # within a minute write no session (query counts then count the page's own work).
         session = client.session

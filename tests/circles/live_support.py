@@ -25,7 +25,7 @@ def make_session(circle, *, starts_in=timedelta(minutes=5), minutes=60, **fields
 
 def session_cookie(user) -> str:
     client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(user, backend="accounts.backends.UserBackend")
     return client.cookies["sessionid"].value
 
 

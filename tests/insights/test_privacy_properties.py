@@ -112,7 +112,7 @@ def _check_organisation(client, k, team_sizes, people_teams, circles, managed):
     by_label[privacy.OTHER_LABEL] = small
 
     for viewer in (manager, admin):
-        client.force_login(viewer, backend="django.contrib.auth.backends.ModelBackend")
+        client.force_login(viewer, backend="accounts.backends.UserBackend")
         seen_populations = []
         page = client.get(reverse("insights:month", args=["2025-05"]))
         csv_page = client.get(reverse("insights:month-csv", args=["2025-05"]))

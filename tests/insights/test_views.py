@@ -187,9 +187,9 @@ class TestQueryCounts:
         assert len(response.context["rows"]) == 12
 
 
-# Session, user, organisation, rollups for the current month (the groups), the month's rollups,
-# the audit row in its savepoint (3); a manager adds the look-up of the teams they manage.
-QUERIES = 8
+# Session, user with organisation, rollups for the current month (the groups), the month's
+# rollups, the audit row in its savepoint (3); a manager adds the look-up of the teams they manage.
+QUERIES = 7
 
 
 @pytest.mark.django_db

@@ -15,7 +15,7 @@ START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 @pytest.fixture
 def signed_in(client, people):
     with time_machine.travel(START, tick=False):
-        client.force_login(people.member, backend="django.contrib.auth.backends.ModelBackend")
+        client.force_login(people.member, backend="accounts.backends.UserBackend")
     return client
 
 

@@ -15,7 +15,7 @@ TIMEOUT = 20  # a bound on waiting, not a timing assertion: the test machine is 
 
 def cookie_for(user) -> str:
     client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(user, backend="accounts.backends.UserBackend")
     return client.cookies["sessionid"].value
 
 

@@ -29,7 +29,7 @@ def test_the_admin_sees_no_journal_in_the_django_admin(circle_people, client):
     services.journal_entry_add(author=circle_people.member, body="Secret journal words")
     circle_people.admin.is_staff = circle_people.admin.is_superuser = True
     circle_people.admin.save()
-    client.force_login(circle_people.admin, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(circle_people.admin, backend="accounts.backends.UserBackend")
     assert "Secret journal words" not in client.get("/admin/").content.decode()
     assert client.get("/admin/reflections/journalentry/").status_code == 404
 

@@ -67,7 +67,7 @@ def sign_in(client, world, persona):
     client.logout()
     user = world.people[persona]
     if user is not None:
-        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        client.force_login(user, backend="accounts.backends.UserBackend")
 
 
 def ask(client, world, persona, method, url):
@@ -165,5 +165,5 @@ def test_the_admin_rule_can_tell_an_operator_in(client, world):
     operator = world.people[MEMBER]
     operator.is_staff = operator.is_superuser = True
     operator.save()
-    client.force_login(operator, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(operator, backend="accounts.backends.UserBackend")
     assert client.get(reverse("admin:index")).status_code == 200

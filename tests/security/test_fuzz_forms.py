@@ -382,7 +382,7 @@ def test_form_never_answers_with_a_server_error(client, world, route_key):
 
     def sign_in():
         if user is not None:
-            client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+            client.force_login(user, backend="accounts.backends.UserBackend")
 
     sign_in()
     url = _url(world, client, route_key)

@@ -118,7 +118,7 @@ def demo(transactional_db, settings):
 
 def signed_in(user) -> Client:
     client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(user, backend="accounts.backends.UserBackend")
     return client
 
 

@@ -83,7 +83,7 @@ def test_every_page_of_the_demo_walk_carries_the_csp_for_every_persona(client, s
     for persona, user in build_demo().items():
         client.logout()
         if user is not None:
-            client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+            client.force_login(user, backend="accounts.backends.UserBackend")
         visits, responses = walk_with_headers(client)
         assert [v.path for v in visits if v.status != 200] == []
         counts[persona] = (len(visits), responses)
@@ -183,7 +183,7 @@ def live_circle(transactional_db, settings, fresh_channel_layer):
     browsers = {}
     for name, person in (("facilitator", facilitator), ("member", member), ("admin", admin)):
         browsers[name] = Client()
-        browsers[name].force_login(person, backend="django.contrib.auth.backends.ModelBackend")
+        browsers[name].force_login(person, backend="accounts.backends.UserBackend")
     return SimpleNamespace(
         circle=circle,
         member=member,
@@ -267,7 +267,7 @@ async def test_signing_out_closes_the_sockets_of_that_browser(live_circle, route
 async def test_signing_out_of_one_browser_leaves_another_browser_connected(live_circle):
     def second_browser():
         browser = Client()
-        browser.force_login(live_circle.member, backend="django.contrib.auth.backends.ModelBackend")
+        browser.force_login(live_circle.member, backend="accounts.backends.UserBackend")
         return browser
 
     phone = await database_sync_to_async(second_browser)()
