@@ -6,7 +6,7 @@ def capabilities(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    items = [("Home", reverse("home"))]
+    items = [("Home", reverse("home")), ("Circles", reverse("circles:circle-list"))]
     if user.is_org_admin:
         items.append(("People", reverse("accounts:people")))
         items.append(("Organisation", reverse("accounts:organisation")))

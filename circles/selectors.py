@@ -19,7 +19,6 @@ JOIN_OPENS_BEFORE = timedelta(minutes=10)
 # which keeps it as cheap as the pages people only visit now and then.
 HOME_UPCOMING_LIMIT = 8
 HOME_PAST_LIMIT = 3
-HOME_CIRCLES_LIMIT = 12
 CIRCLE_UPCOMING_LIMIT = 20
 CIRCLE_RECENT_LIMIT = 5
 
@@ -66,26 +65,32 @@ ROW_FIELDS = (
 )
 
 
+def _upcoming_sessions(user: User, now: datetime) -> QuerySet[CircleSession]:
+    return _sessions_for(user).filter(ends_at__gt=now).order_by("starts_at", "id")
+
+
 def upcoming_sessions_for_user(user: User, *, now: datetime) -> list[CircleSession]:
-    sessions = _sessions_for(user).only(*ROW_FIELDS).filter(ends_at__gt=now).order_by("starts_at", "id")
-    return _with_join_state(sessions[:HOME_UPCOMING_LIMIT], now)
+    return _with_join_state(_upcoming_sessions(user, now).only(*ROW_FIELDS)[:HOME_UPCOMING_LIMIT], now)
 
 
 def past_sessions_for_user(user: User, *, now: datetime) -> QuerySet[CircleSession]:
     return _sessions_for(user).filter(ends_at__lte=now).order_by("-starts_at", "-id")
 
 
-def recent_past_sessions_for_user(user: User, *, now: datetime) -> list[CircleSession]:
-    return _with_join_state(past_sessions_for_user(user, now=now).only(*ROW_FIELDS)[:HOME_PAST_LIMIT], now)
-
-
-def circle_names_for_user(user: User) -> list[Circle]:
-    """The viewer's circles for the home page: open ones first, names only."""
-    return list(
-        Circle.objects.filter(memberships__user=user, memberships__left_at__isnull=True)
-        .only("id", "name", "archived_at")
-        .order_by(F("archived_at").asc(nulls_first=True), "name", "id")[:HOME_CIRCLES_LIMIT]
+def home_sessions_for_user(user: User, *, now: datetime) -> tuple[list[CircleSession], list[CircleSession]]:
+    """The next few sessions and the last few (latest first), fetched in one query."""
+    upcoming_ids = _upcoming_sessions(user, now).values("pk")[:HOME_UPCOMING_LIMIT]
+    past_ids = past_sessions_for_user(user, now=now).values("pk")[:HOME_PAST_LIMIT]
+    sessions = _with_join_state(
+        CircleSession.objects.filter(Q(pk__in=upcoming_ids) | Q(pk__in=past_ids))
+        .select_related("circle", "facilitator")
+        .only(*ROW_FIELDS)
+        .order_by("starts_at", "id"),
+        now,
     )
+    upcoming = [session for session in sessions if session.ends_at > now]
+    past = [session for session in reversed(sessions) if session.ends_at <= now]
+    return upcoming, past
 
 
 def circles_for_user(user: User, *, now: datetime) -> QuerySet[Circle]:

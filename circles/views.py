@@ -51,13 +51,12 @@ def _is_htmx(request: HttpRequest) -> bool:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    upcoming = selectors.upcoming_sessions_for_user(request.user, now=now)
-    context = {"upcoming": upcoming, "viewer_zone": request.user.zone, "now": now}
+    context = {"viewer_zone": request.user.zone, "now": now}
     if _is_htmx(request):
         # The upcoming list refreshes itself each minute so a join button opens on time.
+        context["upcoming"] = selectors.upcoming_sessions_for_user(request.user, now=now)
         return render(request, "circles/_upcoming_sessions.html", context)
-    context["past"] = selectors.recent_past_sessions_for_user(request.user, now=now)
-    context["circles"] = selectors.circle_names_for_user(request.user)
+    context["upcoming"], context["past"] = selectors.home_sessions_for_user(request.user, now=now)
     return render(request, "circles/home.html", context)
 
 

@@ -1,5 +1,6 @@
 """Every circles view against every persona, plus the behaviour behind each page."""
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -337,9 +338,38 @@ def test_home_shows_times_in_the_viewer_zone(client_for, people, world):
     assert "Tue 11 Mar, 10:00" in page  # New York is already on summer time on 11 March
 
 
+def test_home_lists_the_next_eight_and_last_three_sessions_of_current_circles(client_for, people, world):
+    circle = world[0]
+    for week in range(1, 5):  # four more past sessions, a week apart before the one in `world`
+        day = date(2025, 3, 4) - timedelta(weeks=week)
+        CircleSession.objects.create(
+            circle=circle,
+            occurrence_date=day,
+            starts_at=datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=14),
+            ends_at=datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=15),
+        )
+    left = make_circle(people.facilitator, members=[people.member], start_date=date(2025, 3, 10), name="Left")
+    services.circle_materialise(circle_id=left.pk)
+    Membership.objects.filter(circle=left, user=people.member).update(left_at=NOW)
+    mine = circle.sessions.order_by("starts_at")
+    upcoming = [s.pk for s in mine if s.ends_at > NOW][:8]
+    past = [s.pk for s in reversed(mine) if s.ends_at <= NOW][:3]
+    assert len(upcoming) == 8 and len(past) == 3
+
+    page = client_for(people.member).get(reverse("home")).content.decode()
+
+    shown = [int(pk) for pk in re.findall(r'href="/circles/sessions/(\d+)/"', page)]
+    assert shown == upcoming + past
+    assert "Left" not in page
+
+
 def test_home_empty_state_says_what_to_do(client_for, people):
     page = client_for(people.member).get(reverse("home")).content.decode()
-    assert "No sessions coming up" in page and "You are not in a circle yet" in page
+    assert "No sessions coming up. When a facilitator adds you to a circle" in page
+    assert "Sessions you have been part of will be listed here afterwards." in page
+    assert f'href="{reverse("circles:circle-list")}"' in page  # "Circles" in the main navigation
+    circles_page = client_for(people.member).get(reverse("circles:circle-list")).content.decode()
+    assert "You are not in a circle yet" in circles_page
 
 
 def test_calendar_page_makes_regenerates_and_revokes_the_address(client_for, people):
