@@ -133,6 +133,9 @@ if DATABASE_URL:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # An unreachable server must fail a request (and /healthz/) in seconds, not hang it.
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+        # Parameters bound by the server, so that a pooled connection can keep prepared
+        # statements (below). On in every process, so the test suite runs the queries this way.
+        DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
         # Under ASGI Django cannot keep a connection between requests, so without a pool every
         # request opens a new one. Set for the web process only: forked Celery workers must not
         # inherit a pool.
@@ -144,6 +147,11 @@ if DATABASE_URL:
                 "max_size": DB_POOL_MAX_SIZE,
                 "timeout": 10,
             }
+            # A query run a second time on a pooled connection skips Postgres's planning, which
+            # costs more than executing most of our page queries (about 1 ms of the home page's
+            # upcoming list against 0.3 ms of execution). Only pooled connections live long
+            # enough to profit; PgBouncer in transaction mode would need this off.
+            DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 2
 else:
     DATABASES = {
         "default": {

@@ -190,6 +190,17 @@ def test_env_list_refuses_a_list_that_is_set_but_empty(monkeypatch, value):
 def test_db_pool_max_size_turns_on_the_postgres_connection_pool(load_settings):
     loaded = load_settings(DATABASE_URL="postgres://alice:pw@db.example.org/alongside", DB_POOL_MAX_SIZE="8")
     assert loaded.DATABASES["default"]["OPTIONS"]["pool"]["max_size"] == 8
+    # Pooled connections live long enough to reuse prepared statements; that needs server binding.
+    assert loaded.DATABASES["default"]["OPTIONS"]["prepare_threshold"] == 2
+    assert loaded.DATABASES["default"]["OPTIONS"]["server_side_binding"] is True
+
+
+def test_without_a_pool_postgres_binds_on_the_server_but_prepares_nothing(load_settings):
+    options = load_settings(DATABASE_URL="postgres://alice:pw@db.example.org/alongside").DATABASES["default"][
+        "OPTIONS"
+    ]
+    assert options["server_side_binding"] is True
+    assert "prepare_threshold" not in options and "pool" not in options
 
 
 def test_a_pool_and_persistent_connections_together_are_refused(load_settings):
