@@ -21,23 +21,26 @@ from circles.models import (
 )
 
 
-def active_membership(user: User, circle_id: int) -> Membership | None:
-    if not user.is_authenticated:
-        return None
-    return Membership.objects.filter(circle_id=circle_id, user=user, left_at__isnull=True).first()
-
-
 def get_circle_for_user(user: User, pk: int, *, write: bool = False) -> Circle:
-    circle = (
-        Circle.objects.filter(pk=pk, organisation_id=user.organisation_id)
-        .select_related("template", "organisation")
-        .first()
-    )
-    membership = active_membership(user, pk) if circle else None
+    """The circle with `viewer_membership`, for a person in it; 404 for everyone else.
+
+    One query: the viewer's active membership with its circle, in the viewer's organisation.
+    """
+    membership = None
+    if user.is_authenticated and user.organisation_id:
+        membership = (
+            Membership.objects.filter(
+                circle_id=pk, user=user, left_at__isnull=True, circle__organisation_id=user.organisation_id
+            )
+            .select_related("circle__template")
+            .first()
+        )
     if membership is None:
         raise Http404("No such circle.")
     if write and not membership.is_circle_facilitator:
         raise PermissionDenied("Only this circle's facilitators can change it.")
+    circle = membership.circle
+    circle.organisation = user.organisation  # the same one (filtered above): share the loaded object
     circle.viewer_membership = membership
     return circle
 

@@ -22,8 +22,6 @@ def get_thread_for_user(user: User, pk: int, *, write: bool = False) -> Thread:
     if thread is None:
         raise Http404("No such thread.")
     thread.circle = get_circle_for_user(user, thread.circle_id)
-    # The circle is in the viewer's organisation (or it was a 404): share the one loaded object.
-    thread.circle.organisation = user.organisation
     if write and thread.author_id != user.pk:
         raise PermissionDenied("Only the person who started this thread can change it.")
     return thread
