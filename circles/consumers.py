@@ -33,8 +33,7 @@ class SessionRoomConsumer(ClosesWhenAccessEnds, AsyncWebsocketConsumer):
             return
         self.circle_id = entry.circle_id
         self.bucket = live.TokenBucket()
-        await self.channel_layer.group_add(live.room_group(self.session_id), self.channel_name)
-        await self.join_personal_groups(self.user_id)
+        await self.join_groups(self.user_id, live.room_group(self.session_id))
         self.joined = True
         await self.accept()
         await database_sync_to_async(live.connection_open)(
@@ -45,8 +44,7 @@ class SessionRoomConsumer(ClosesWhenAccessEnds, AsyncWebsocketConsumer):
         if not self.joined:
             return
         self.joined = False
-        await self.channel_layer.group_discard(live.room_group(self.session_id), self.channel_name)
-        await self.leave_personal_groups()
+        await self.leave_groups()
         await database_sync_to_async(live.connection_close)(channel_name=self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):

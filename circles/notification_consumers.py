@@ -16,24 +16,18 @@ CLOSE_SIGNED_OUT = 4401
 
 
 class NotificationBadgeConsumer(ClosesWhenAccessEnds, AsyncJsonWebsocketConsumer):
-    group = None
-
     async def connect(self):
         user = self.scope["user"]
         if not user.is_authenticated:
             await self.close(code=CLOSE_SIGNED_OUT)
             return
-        self.group = notifications.badge_group(user.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.join_personal_groups(user.pk)
+        await self.join_groups(user.pk, notifications.badge_group(user.pk))
         await self.accept()
         count = await database_sync_to_async(notifications.unread_count)(user=user)
         await self.send_json({"type": "badge", "count": count})
 
     async def disconnect(self, code):
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-        await self.leave_personal_groups()
+        await self.leave_groups()
 
     async def receive(self, text_data=None, bytes_data=None):
         await self.send_json({"type": "error", "message": "This connection only sends your unread count."})

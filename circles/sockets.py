@@ -12,6 +12,7 @@ A socket about another circle ignores it; otherwise it sends `{"type": "closed",
 leaves the person's other browsers, which are still signed in, alone.
 """
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -22,6 +23,9 @@ from channels.layers import get_channel_layer
 from circles import live
 
 logger = logging.getLogger(__name__)
+
+# How long a socket can stay deaf after the channel layer forgot its groups (a Redis restart).
+GROUP_REFRESH_SECONDS = 5.0
 
 # reason -> (close code, what the page may show)
 REASONS = {
@@ -55,26 +59,49 @@ def on_user_logged_out(sender, request, user, **kwargs) -> None:
 
 
 class ClosesWhenAccessEnds:
-    """Mixin for a Channels consumer. Call `join_personal_groups(user_id)` once the handshake is
-    allowed and `leave_personal_groups()` on disconnect; set `circle_id` to the circle the socket is
-    about (None: no particular circle, so only person-wide closes reach it)."""
+    """Mixin for a Channels consumer. Call `join_groups(user_id, *groups)` once the handshake is
+    allowed (the consumer's own groups plus the person's two above) and `leave_groups()` on
+    disconnect; set `circle_id` to the circle the socket is about (None: no particular circle, so
+    only person-wide closes reach it).
+
+    Group memberships live in the channel layer: a Redis restart forgets them all, and
+    channels_redis drops one after a day. An open socket would then hear nothing (no events, and
+    no force-close on sign-out) while looking healthy, so each socket re-joins its groups every
+    GROUP_REFRESH_SECONDS; the room client then sees the gap in sequence numbers and catches up.
+    """
 
     circle_id: int | None = None
-    personal_groups: tuple[str, ...] = ()
+    joined_groups: tuple[str, ...] = ()
+    _refresher: asyncio.Task | None = None
 
-    async def join_personal_groups(self, user_id: int) -> None:
-        groups = [live.user_group(user_id)]
+    async def join_groups(self, user_id: int, *groups: str) -> None:
+        personal = [live.user_group(user_id)]
         session = self.scope.get("session")
         if session is not None and session.session_key:
-            groups.append(session_group(session.session_key))
-        self.personal_groups = tuple(groups)
-        for group in self.personal_groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+            personal.append(session_group(session.session_key))
+        self.joined_groups = (*groups, *personal)
+        await self._add_to_groups()
+        self._refresher = asyncio.create_task(self._keep_groups())
 
-    async def leave_personal_groups(self) -> None:
-        groups, self.personal_groups = self.personal_groups, ()
+    async def leave_groups(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            self._refresher = None
+        groups, self.joined_groups = self.joined_groups, ()
         for group in groups:
             await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def _add_to_groups(self) -> None:
+        for group in self.joined_groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def _keep_groups(self) -> None:
+        while True:
+            await asyncio.sleep(GROUP_REFRESH_SECONDS)
+            try:
+                await self._add_to_groups()
+            except Exception:  # the layer is down: try again next time, the socket stays up
+                logger.warning("Could not refresh a socket's channel-layer groups", exc_info=True)
 
     async def live_force_close(self, message: dict) -> None:
         circle_id = message.get("circle_id")

@@ -47,13 +47,11 @@ class ThreadConsumer(ClosesWhenAccessEnds, AsyncJsonWebsocketConsumer):
         if self.circle_id is None:
             await self.close(code=NOT_A_MEMBER)
             return
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.join_personal_groups(self.user.pk)
+        await self.join_groups(self.user.pk, self.group)
         await self.accept()
 
     async def disconnect(self, code):
-        await self.channel_layer.group_discard(self.group, self.channel_name)
-        await self.leave_personal_groups()
+        await self.leave_groups()
 
     async def receive_json(self, content, **kwargs):
         if await _member_circle(self.user.pk, self.thread_id) is None:

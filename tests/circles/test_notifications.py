@@ -1,5 +1,6 @@
 """In-app notifications: the notify service, the page, marking read, the digest choice and the live badge."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,7 +9,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 from django.urls import reverse
 
-from circles import digest, notifications
+from circles import digest, live, notifications, sockets
 from circles.models import Membership, Notification
 from circles.notification_consumers import NotificationBadgeConsumer
 from reflections.models import Reply, Thread
@@ -142,6 +143,38 @@ async def test_the_badge_socket_sends_the_count_and_then_every_push(people_async
         assert await communicator.receive_json_from(timeout=5) == {"type": "badge", "count": 3}
         await communicator.send_json_to({"type": "anything"})
         assert (await communicator.receive_json_from(timeout=5))["type"] == "error"
+    finally:
+        await communicator.disconnect()
+
+
+class BadgeConsumerTellingItsChannel(NotificationBadgeConsumer):
+    channel_names: list[str] = []
+
+    async def connect(self):
+        self.channel_names.append(self.channel_name)
+        await super().connect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_socket_whose_groups_the_layer_forgot_rejoins_them(people_async, monkeypatch):
+    # A Redis restart empties every group while the sockets stay open; without re-joining, the
+    # badge (and a sign-out's force-close) would never reach this socket again.
+    monkeypatch.setattr(sockets, "GROUP_REFRESH_SECONDS", 0.05)
+    user, layer = people_async, get_channel_layer()
+    communicator = WebsocketCommunicator(BadgeConsumerTellingItsChannel.as_asgi(), "/ws/notifications/")
+    communicator.scope["user"] = user
+    connected, _ = await communicator.connect(timeout=10)
+    try:
+        assert connected
+        await communicator.receive_json_from(timeout=5)
+        channel = BadgeConsumerTellingItsChannel.channel_names[-1]
+        for group in (notifications.badge_group(user.pk), live.user_group(user.pk)):
+            await layer.group_discard(group, channel)  # what a restarted Redis has forgotten
+        await asyncio.sleep(0.5)
+        await layer.group_send(notifications.badge_group(user.pk), {"type": "badge.count", "count": 7})
+        assert await communicator.receive_json_from(timeout=5) == {"type": "badge", "count": 7}
+        await layer.group_send(live.user_group(user.pk), {"type": "live.force_close", "circle_id": None})
+        assert (await communicator.receive_json_from(timeout=5))["type"] == "closed"
     finally:
         await communicator.disconnect()
 
