@@ -72,10 +72,10 @@ class SessionRoomConsumer(ClosesWhenAccessEnds, AsyncWebsocketConsumer):
             )
             await self.send_json(reply)
         elif kind == "ping":
-            await database_sync_to_async(live.heartbeat)(
+            seq = await database_sync_to_async(live.heartbeat)(
                 session_id=self.session_id, user_id=self.user_id, channel_name=self.channel_name
             )
-            await self.send_json({"type": "pong", "id": live.message_id(message)})
+            await self.send_json({"type": "pong", "id": live.message_id(message), "seq": seq})
         else:
             command = live.parse_command(message)
             result = await database_sync_to_async(live.perform)(

@@ -384,12 +384,18 @@ def connection_close(*, channel_name: str, now: datetime | None = None) -> None:
         _record(room, kind="presence.left", actor_id=connection.user_id, patch={"present": present}, now=now)
 
 
-def heartbeat(*, session_id: int, user_id: int, channel_name: str, now: datetime | None = None) -> None:
-    """Keep a tab's connection fresh; re-register it if a sweep removed it while the tab lived on."""
+def heartbeat(*, session_id: int, user_id: int, channel_name: str, now: datetime | None = None) -> int:
+    """Keep a tab's connection fresh; re-register it if a sweep removed it while the tab lived on.
+
+    Returns the room's last seq, which the pong carries: a client behind it missed a bell (an
+    event committed while the broadcast failed, or a commit whose outcome the server never
+    learned) and asks for the rest, so no quiet room stays out of date for longer than a ping.
+    """
     now = now or timezone.now()
     _require_member(session_id, user_id)
     if not RoomConnection.objects.filter(channel_name=channel_name).update(seen_at=now):
         connection_open(session_id=session_id, user_id=user_id, channel_name=channel_name, now=now)
+    return LiveRoom.objects.filter(pk=session_id).values_list("last_seq", flat=True).first() or 0
 
 
 def connections_sweep(*, now: datetime | None = None) -> int:

@@ -187,6 +187,12 @@ class LiveClient:
         elif kind == "snapshot":
             self._take_snapshot(message["snapshot"])
             self._synced()
+        elif kind == "pong":
+            if self.last_seq is not None and message["seq"] > self.last_seq and not self.held:
+                # A bell we never heard (room.js does the same): ask for what we missed.
+                self.syncing = True
+                self.sync_sent_at = time.monotonic()
+                await ws.send(json.dumps({"type": "sync", "last_seq": self.last_seq}))
         elif kind == "ack":
             if message["id"] in self.acks:
                 self.extra_acks += 1

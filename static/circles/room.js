@@ -95,6 +95,10 @@ function receive(message) {
     case "ack":
       pending.delete(message.id);
       break;
+    case "pong":
+      // The room moved on without us hearing it (a lost bell): fetch what we missed.
+      if (state && message.seq > state.seq) send({ type: "sync", last_seq: state.seq });
+      break;
     case "error":
       if (message.code === "rate_limited" && pending.has(message.id)) {
         const again = pending.get(message.id);

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
+from django.db import transaction
 from django.utils import timezone
 
 from circles import live
@@ -177,11 +178,30 @@ async def test_sync_with_a_negative_seq_is_an_error_and_the_socket_stays_open(ro
 
 async def test_ping_is_answered_and_refreshes_the_connection(room):
     alice = await join(room.cookie["alice"], room.session)
-    await alice.snapshot()
+    snapshot = await alice.snapshot()
     await alice.comm.send_json_to({"type": "ping", "id": "p1"})
     pong = await alice.reply("p1", types=("pong",))
     await close_all(alice)
-    assert pong == {"type": "pong", "id": "p1"}
+    assert pong == {"type": "pong", "id": "p1", "seq": snapshot["seq"]}
+
+
+async def test_the_pong_carries_the_rooms_seq_so_a_client_can_see_a_bell_it_missed(room):
+    alice = await join(room.cookie["alice"], room.session)
+    snapshot = await alice.snapshot()
+    # An event committed without a broadcast, as when a commit's outcome was lost with Postgres.
+    await database_sync_to_async(_record_unannounced)(room.session.pk)
+    await alice.comm.send_json_to({"type": "ping", "id": "p2"})
+    pong = await alice.reply("p2", types=("pong",))
+    await close_all(alice)
+    assert pong["seq"] == snapshot["seq"] + 1
+    assert not [e for e in alice.events if e["seq"] > snapshot["seq"]]  # no bell rang for it
+
+
+def _record_unannounced(session_id: int) -> None:
+    with transaction.atomic():
+        room = live._lock_room(session_id)
+        live._record(room, kind="moment.set", actor_id=None, patch={"away": []})
+        transaction.get_connection().run_on_commit = []  # drop the broadcast
 
 
 # --- Commands ---------------------------------------------------------------------------------
