@@ -561,7 +561,10 @@ def _still_wanted(row: Reminder) -> bool:
 
 def _smtp_session(mail) -> smtplib.SMTP | None:
     """The SMTP session behind Django's SMTP backend; None for other backends (tests, console)."""
-    return mail.connection if isinstance(mail, SmtpBackend) else None
+    smtp = mail.connection if isinstance(mail, SmtpBackend) else None
+    if smtp is not None and smtp.sock is not None:
+        smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return smtp
 
 
 def _send_all_but_the_dot(smtp: smtplib.SMTP, message: EmailMultiAlternatives) -> None:
