@@ -25,22 +25,36 @@ now with the rows there are and only writes the difference, so running it twice 
 Sending. `reminders_send_due` claims due rows in batches: one short transaction picks them with
 `SELECT ... FOR UPDATE SKIP LOCKED` on Postgres (a conditional UPDATE elsewhere) and stamps
 claimed_at/claimed_by, a lease: a sweeper that dies leaves claims that expire after LEASE, and
-then another sweeper takes the rows again. Two beats or two workers sweep disjoint rows. Emails of
-a sweep go over one SMTP connection. Each row is then sent in its own transaction: a conditional
-UPDATE marks it sent (only if it is still pending and still ours, which also locks it). In-app
-rows create their Notification in that same transaction, so they are exactly once.
+then another sweeper takes the rows again. Two beats or two workers sweep disjoint rows. A batch
+is sent in groups of up to REMINDER_SMTP_SESSIONS rows, each group in one transaction, each email
+of a group on its own SMTP session of the sweep (kept open across batches). A conditional UPDATE
+marks the group's rows sent (only those still pending and still ours, which also locks them).
+In-app rows create their Notification in that same transaction, so they are exactly once.
 
 An email and its sent mark are made final together. SMTP keeps nothing until the dot that ends
-DATA, and Postgres nothing until COMMIT reaches it, so inside the transaction we send the envelope
-and the whole message but that dot; then the dot, then COMMIT at once, and only then read the
-server's answer. A sweeper killed before the dot leaves nothing at either end (the server drops a
-message whose connection closes mid-DATA; the row is pending and sent again after the lease). The
-one window left is between writing the dot and writing COMMIT: a few Python statements, no round
-trip. A death inside it sends the message again, with the same Message-ID, which receiving systems
-use to fold duplicates. If the server refuses the message after the commit, the row goes back to
-pending for a retry. Nothing is lost: a row marked sent is one whose message the server took.
+DATA, and Postgres nothing until COMMIT reaches it, so inside the transaction we send every
+email's envelope and whole message but the dot (the sessions in step, so a group waits for the
+round trips of one email); then the group's dots, one short write each, then COMMIT at once, and
+only then read the servers' answers. A sweeper killed before the first dot leaves nothing at
+either end (a server drops a message whose connection closes mid-DATA; the rows are pending and
+sent again after the lease). A sweeper killed after COMMIT has marked exactly what it handed over
+(the dots were written first, and the kernel still sends what a dead process wrote). The one
+window left is between writing the first dot and writing COMMIT: a few socket writes, no round
+trip, as short as it was with one email per transaction. A death inside it sends those messages
+again, with the same Message-IDs, which receiving systems use to fold duplicates. Marking a whole
+batch after its emails would widen that window to the batch's SMTP round trips, which is why the
+unit of commit is a group of open sessions and not a batch over one session. A session that fails
+before its dot unmarks its row inside the transaction; if the server refuses a message after the
+commit (or its session breaks at the dot), the row goes back to pending for a retry. Nothing is
+lost: a row marked sent is one whose message the server took.
+
+Messages are built for speed, since a sweep sends thousands: the parts one kind of reminder about
+one session shares (rendered templates, the .ics) are made once per batch, links come from one
+reverse() each, and the MIME bytes are written directly rather than by the email package (see
+`reminder_email`).
 """
 
+import base64
 import logging
 import os
 import re
@@ -51,14 +65,18 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.mime.text import MIMEText
+from email import message_from_bytes
+from email.header import Header
+from email.message import Message
+from email.utils import formatdate
+from typing import NamedTuple
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import icalendar
 from django.conf import settings
 from django.core import signing
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.core.mail.message import sanitize_address
 from django.db import connection, transaction
@@ -66,6 +84,7 @@ from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from accounts.models import User
 from accounts.services import audit
@@ -401,23 +420,6 @@ def _local_time_label(at: datetime, zone: ZoneInfo) -> str:
     return f"{local:%A} {local.day} {local:%B} at {local:%H:%M} ({zone.key})"
 
 
-def _context(row: Reminder) -> dict:
-    session, user = row.session, row.user
-    zone = user.zone
-    return {
-        "kind": row.kind,
-        "person": user.display_name,
-        "circle_name": session.circle.name,
-        "when": _local_time_label(session.starts_at, zone),
-        "session_url": settings.SITE_URL + reverse("circles:session-detail", args=[session.pk]),
-        "video_url": session.circle.video_url,
-        "is_turn": row.kind in (Kind.TURN_ASSIGNED, Kind.TURN_TOMORROW),
-        "unsubscribe_url": settings.SITE_URL
-        + reverse("notifications:unsubscribe", args=[unsubscribe_token(user)]),
-        "preferences_url": settings.SITE_URL + reverse("accounts:profile"),
-    }
-
-
 def notification_title(row: Reminder) -> str:
     """The in-app title. Like the email: the circle's name and the time, nothing from inside it."""
     when = _local_time_label(row.session.starts_at, row.user.zone)
@@ -431,6 +433,10 @@ def notification_title(row: Reminder) -> str:
     return f"{name} meets tomorrow: {when}"
 
 
+def _session_url(session: CircleSession) -> str:
+    return settings.SITE_URL + reverse("circles:session-detail", args=[session.pk])
+
+
 def _session_invitation(session: CircleSession) -> bytes:
     """The session as an iTIP REQUEST, without an attendee: same UID and SEQUENCE as the calendar feed.
 
@@ -439,57 +445,172 @@ def _session_invitation(session: CircleSession) -> bytes:
     cal = icalendar.Calendar.from_ical(calendar.calendar_for([session], name=session.circle.name))
     cal["method"] = "REQUEST"
     event = cal.walk("VEVENT")[0]
-    link = settings.SITE_URL + reverse("circles:session-detail", args=[session.pk])
-    event["description"] = icalendar.vText(f"Session page: {link}")
+    event["description"] = icalendar.vText(f"Session page: {_session_url(session)}")
     organizer = icalendar.vCalAddress(f"mailto:{settings.DEFAULT_FROM_EMAIL.rpartition('<')[2].strip('>')}")
     organizer.params["cn"] = icalendar.vText("Alongside")
     event["organizer"] = organizer
     return cal.to_ical()
 
 
-def invitation_ics(row: Reminder, *, cache: dict | None = None) -> bytes:
-    """The invitation for this person. `cache` keeps each session's calendar across a batch:
-    building it is most of an email's cost, and only the attendee line differs between people."""
-    session = row.session
-    key = (session.pk, session.revision, session.starts_at)
-    if cache is None or key not in cache:
-        invitation = _session_invitation(session)
-        if cache is None:
-            cache = {}
-        cache[key] = invitation
-    attendee = icalendar.vCalAddress(f"mailto:{row.user.email}")
-    attendee.params["cn"] = icalendar.vText(row.user.display_name)
-    attendee.params["partstat"] = icalendar.vText("NEEDS-ACTION")
-    attendee.params["rsvp"] = icalendar.vText("FALSE")
-    holder = icalendar.Event()
-    holder.add("attendee", attendee)
-    line = holder.to_ical().removeprefix(b"BEGIN:VEVENT\r\n").removesuffix(b"END:VEVENT\r\n")
-    return cache[key].replace(b"END:VEVENT\r\n", line + b"END:VEVENT\r\n", 1)
+# What differs between the people getting one kind of reminder about one session in one zone. The
+# parts are rendered once with these stand-ins and each person's (escaped) values put in after.
+# NUL never reaches a rendered template (forms refuse it) and escaping leaves it as it is.
+_PERSON, _UNSUBSCRIBE = "\x00person\x00", "\x00unsubscribe\x00"
+_STAND_INS = re.compile("\x00(?:person|unsubscribe)\x00")
+_TOKEN = "token"
 
 
-def reminder_email(row: Reminder, *, connection=None, cache: dict | None = None) -> EmailMultiAlternatives:
-    """Plain text and HTML parts, the .ics invitation, and RFC 8058 one-click unsubscribe headers."""
-    context = _context(row)
-    subject = " ".join(render_to_string("emails/session_reminder.subject.txt", context).split())
-    message = EmailMultiAlternatives(
+class _Parts(NamedTuple):
+    subject: str
+    text: str
+    html: str
+
+
+class MessageCache:
+    """What the reminder emails of one batch share, built once: the rendered parts for each
+    (session, kind, zone), each session's invitation, the links. A batch's rows are read in one
+    query, so a session cannot change under its cache; a new batch gets a new cache."""
+
+    def __init__(self):
+        self.sender = sanitize_address(settings.DEFAULT_FROM_EMAIL, settings.DEFAULT_CHARSET)
+        self.preferences_url = settings.SITE_URL + reverse("accounts:profile")
+        # Tokens are URL-safe base64 and colons, which reverse() leaves as they are.
+        link = settings.SITE_URL + reverse("notifications:unsubscribe", args=[_TOKEN])
+        self._unsubscribe = link.rpartition(_TOKEN)[::2]
+        self._parts: dict[tuple, _Parts] = {}
+        self._invitations: dict[tuple, bytes] = {}
+
+    def unsubscribe_url(self, user: User) -> str:
+        before, after = self._unsubscribe
+        return before + unsubscribe_token(user) + after
+
+    def parts(self, row: Reminder) -> _Parts:
+        session, zone = row.session, row.user.zone
+        key = (session.pk, row.kind, zone.key)
+        if key not in self._parts:
+            context = {
+                "kind": row.kind,
+                "person": _PERSON,
+                "circle_name": session.circle.name,
+                "when": _local_time_label(session.starts_at, zone),
+                "session_url": _session_url(session),
+                "video_url": session.circle.video_url,
+                "is_turn": row.kind in (Kind.TURN_ASSIGNED, Kind.TURN_TOMORROW),
+                "unsubscribe_url": _UNSUBSCRIBE,
+                "preferences_url": self.preferences_url,
+            }
+            self._parts[key] = _Parts(
+                subject=" ".join(render_to_string("emails/session_reminder.subject.txt", context).split()),
+                text=render_to_string("emails/session_reminder.txt", context),
+                html=render_to_string("emails/session_reminder.html", context),
+            )
+        return self._parts[key]
+
+    def invitation(self, row: Reminder) -> bytes:
+        """The session's invitation with this person as its attendee: only that line differs."""
+        session, user = row.session, row.user
+        if session.pk not in self._invitations:
+            self._invitations[session.pk] = _session_invitation(session)
+        attendee = icalendar.vCalAddress(f"mailto:{user.email}")
+        attendee.params["cn"] = icalendar.vText(user.display_name)
+        attendee.params["partstat"] = icalendar.vText("NEEDS-ACTION")
+        attendee.params["rsvp"] = icalendar.vText("FALSE")
+        holder = icalendar.Event()
+        holder.add("attendee", attendee)
+        line = holder.to_ical().removeprefix(b"BEGIN:VEVENT\r\n").removesuffix(b"END:VEVENT\r\n")
+        return self._invitations[session.pk].replace(b"END:VEVENT\r\n", line + b"END:VEVENT\r\n", 1)
+
+
+class ReminderEmail(EmailMessage):
+    """A reminder whose MIME bytes are built once (`raw`, CRLF line ends): the SMTP path sends them
+    as they are, and `message()` parses the same bytes for Django's other backends (console, the
+    test outbox), so every backend carries one and the same message."""
+
+    def __init__(self, raw: bytes, *, html: str, envelope: tuple[str, str], **kwargs):
+        super().__init__(**kwargs)
+        self.raw, self.html, self.envelope = raw, html, envelope
+
+    def message(self) -> Message:
+        return message_from_bytes(self.raw)
+
+
+def reminder_email(row: Reminder, *, connection=None, cache: MessageCache | None = None) -> ReminderEmail:
+    """Plain text and HTML parts, the .ics invitation, and RFC 8058 one-click unsubscribe headers.
+
+    Nothing from inside the circle: its name, the time, links, and the person's own name."""
+    cache = cache or MessageCache()
+    user, parts = row.user, cache.parts(row)
+    unsubscribe_url = cache.unsubscribe_url(user)
+    values = {_PERSON: escape(user.display_name), _UNSUBSCRIBE: escape(unsubscribe_url)}
+    subject, text, html = (_STAND_INS.sub(lambda m: values[m[0]], part) for part in parts)
+    recipient = sanitize_address(user.email, settings.DEFAULT_CHARSET)
+    headers = {
+        "Message-ID": message_id(row),
+        "List-Unsubscribe": f"<{unsubscribe_url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        "Auto-Submitted": "auto-generated",
+        "X-Alongside-Reminder": row.key,
+    }
+    alternative = _multipart("alternative", [_text_part("plain", text), _text_part("html", html)])
+    mixed = _multipart("mixed", [alternative, _invitation_part(cache.invitation(row))])
+    head = {
+        "Subject": Header(subject, None if subject.isascii() else "utf-8", header_name="Subject").encode(
+            linesep="\r\n"
+        ),
+        "From": cache.sender,
+        "To": recipient,
+        "Date": formatdate(localtime=settings.EMAIL_USE_LOCALTIME),
+        **headers,
+        "MIME-Version": "1.0",
+    }
+    raw = "".join(f"{name}: {value}\r\n" for name, value in head.items()).encode("ascii") + mixed
+    return ReminderEmail(
+        raw,
+        html=html,
+        envelope=(cache.sender, recipient),
         subject=subject,
-        body=render_to_string("emails/session_reminder.txt", context),
-        to=[row.user.email],
+        body=text,
+        to=[user.email],
         connection=connection,
-        headers={
-            "Message-ID": message_id(row),
-            "List-Unsubscribe": f"<{context['unsubscribe_url']}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "Auto-Submitted": "auto-generated",
-            "X-Alongside-Reminder": row.key,
-        },
+        headers=headers,
     )
-    message.attach_alternative(render_to_string("emails/session_reminder.html", context), "text/html")
-    invite = MIMEText(invitation_ics(row, cache=cache).decode(), "calendar", "utf-8")
-    invite.set_param("method", "REQUEST")
-    invite.add_header("Content-Disposition", "attachment", filename="session.ics")
-    message.attach(invite)
-    return message
+
+
+def _text_part(subtype: str, text: str) -> bytes:
+    """A text part as Django writes one: 8-bit (7-bit when ASCII) unless a line is too long for SMTP."""
+    data = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode()
+    if max(map(len, data.split(b"\r\n"))) <= 998:  # RFC 5322 2.1.1
+        encoding = "7bit" if data.isascii() else "8bit"
+    else:
+        data, encoding = _base64(data), "base64"
+    head = f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n'
+    return head.encode() + data
+
+
+def _invitation_part(invitation: bytes) -> bytes:
+    return (
+        b'Content-Type: text/calendar; charset="utf-8"; method="REQUEST"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n"
+        b'Content-Disposition: attachment; filename="session.ics"\r\n\r\n' + _base64(invitation)
+    )
+
+
+def _base64(data: bytes) -> bytes:
+    return base64.encodebytes(data).replace(b"\n", b"\r\n")
+
+
+def _multipart(subtype: str, parts: list[bytes]) -> bytes:
+    """A multipart entity, from its Content-Type header on, with a boundary found in none of its parts."""
+    boundary = b"=_" + uuid.uuid4().hex.encode()
+    while any(boundary in part for part in parts):
+        boundary = b"=_" + uuid.uuid4().hex.encode()
+    body = b"".join(b"--" + boundary + b"\r\n" + part + b"\r\n" for part in parts)
+    return b'Content-Type: multipart/%s; boundary="%s"\r\n\r\n%s--%s--\r\n' % (
+        subtype.encode(),
+        boundary,
+        body,
+        boundary,
+    )
 
 
 # --- Sending -------------------------------------------------------------------------------------
@@ -524,12 +645,18 @@ def _claim(*, worker: str, now: datetime, batch: int) -> list[int]:
         return list(Reminder.objects.filter(pk__in=ids, claimed_by=worker).values_list("pk", flat=True))
 
 
-def _mark_sent(row: Reminder, *, worker: str, now: datetime) -> bool:
-    """Caller holds a transaction. Marks the row sent if it is still pending and ours; locks it."""
-    return bool(
-        Reminder.objects.filter(pk=row.pk, status=Pending, claimed_by=worker).update(
-            status=Sent, sent_at=now, attempts=F("attempts") + 1, updated_at=now
-        )
+def _mark_sent(rows: list[Reminder], *, worker: str, now: datetime) -> set[int]:
+    """Caller holds a transaction. Marks the rows still pending and ours sent, which locks them;
+    returns their ids. A row replanned or re-claimed since we claimed it is left to its new owner."""
+    ids = [row.pk for row in rows]
+    if not ids:
+        return set()
+    Reminder.objects.filter(pk__in=ids, status=Pending, claimed_by=worker).update(
+        status=Sent, sent_at=now, attempts=F("attempts") + 1, updated_at=now
+    )
+    # Only this sweep marks rows it holds sent, and each row is in one group of it.
+    return set(
+        Reminder.objects.filter(pk__in=ids, status=Sent, claimed_by=worker).values_list("pk", flat=True)
     )
 
 
@@ -559,87 +686,169 @@ def _still_wanted(row: Reminder) -> bool:
     return user.notify_by_email if row.channel == Channel.EMAIL else user.notify_in_app
 
 
-def _smtp_session(mail) -> smtplib.SMTP | None:
-    """The SMTP session behind Django's SMTP backend; None for other backends (tests, console)."""
-    smtp = mail.connection if isinstance(mail, SmtpBackend) else None
-    if smtp is not None and smtp.sock is not None:
-        smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return smtp
+SEND_ERRORS = (smtplib.SMTPException, OSError, RefusedError)
 
 
-def _send_all_but_the_dot(smtp: smtplib.SMTP, message: EmailMultiAlternatives) -> None:
-    """MAIL, RCPT, DATA and the message, not the dot that ends DATA: until it, the server keeps nothing."""
-    encoding = message.encoding or settings.DEFAULT_CHARSET
-    sender = sanitize_address(message.from_email, encoding)
-    smtp.ehlo_or_helo_if_needed()
-    code, answer = smtp.mail(sender)
-    if code != 250:
-        raise smtplib.SMTPSenderRefused(code, answer, sender)
-    for recipient in (sanitize_address(address, encoding) for address in message.recipients()):
-        code, answer = smtp.rcpt(recipient)
-        if code not in (250, 251):
-            raise smtplib.SMTPRecipientsRefused({recipient: (code, answer)})
-    smtp.putcmd("data")
-    code, answer = smtp.getreply()
-    if code != 354:
-        raise smtplib.SMTPDataError(code, answer)
-    data = re.sub(rb"(?m)^\.", b"..", message.message().as_bytes(linesep="\r\n"))  # RFC 5321 4.5.2
-    smtp.send(data if data.endswith(b"\r\n") else data + b"\r\n")
+class _Outbox:
+    """The sweep's mail connections, opened when first needed: up to `width` SMTP sessions, one per
+    email of a group. Other backends (tests, console) send through theirs one message at a time."""
+
+    def __init__(self):
+        self.width = max(1, settings.REMINDER_SMTP_SESSIONS)
+        self._mails: list = []
+
+    def mail(self, index: int):
+        while len(self._mails) <= index:
+            mail = get_connection(fail_silently=False)
+            mail.open()
+            self._mails.append(mail)
+            self._ready(mail)
+        return self._mails[index]
+
+    def smtp(self, index: int) -> smtplib.SMTP | None:
+        """The SMTP session behind Django's SMTP backend; None for other backends."""
+        mail = self.mail(index)
+        return mail.connection if isinstance(mail, SmtpBackend) else None
+
+    def reconnect(self, index: int) -> None:
+        """A session that failed mid-DATA cannot say QUIT: drop its socket and open a new one."""
+        mail = self._mails[index]
+        if isinstance(mail, SmtpBackend):
+            mail.connection.close()
+            mail.connection = None
+        else:
+            mail.close()
+        mail.open()
+        self._ready(mail)
+
+    def close(self) -> None:
+        for mail in self._mails:
+            mail.close()
+
+    @staticmethod
+    def _ready(mail) -> None:
+        if isinstance(mail, SmtpBackend):
+            # Without it Nagle holds each lone dot until the server's delayed ACK, ~40 ms an email.
+            mail.connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            mail.connection.ehlo_or_helo_if_needed()
 
 
-def _reconnect(mail) -> None:
-    """A session that failed mid-DATA cannot say QUIT: drop its socket and open a new one."""
-    smtp = _smtp_session(mail)
-    if smtp is None:
-        mail.close()
-    else:
-        smtp.close()
-        mail.connection = None
-    mail.open()
+def _all_but_the_dots(sessions: list[tuple[smtplib.SMTP, ReminderEmail]]) -> list[Exception | None]:
+    """MAIL, RCPT, DATA and each message on its own session, not the dot that ends DATA: until it,
+    the server keeps nothing. The sessions go in step: a command goes out on every one of them
+    before any answer is read, so a group costs the round trips of one email. Returns each
+    session's error, None where the message waits only for its dot."""
+    errors: list[Exception | None] = [None] * len(sessions)
+
+    def step(command: str, argument, accepted: tuple[int, ...], refusal) -> None:
+        for n, (smtp, message) in enumerate(sessions):
+            if errors[n] is None:
+                try:
+                    smtp.putcmd(command, argument(message))
+                except SEND_ERRORS as error:
+                    errors[n] = error
+        for n, (smtp, message) in enumerate(sessions):
+            if errors[n] is None:
+                try:
+                    code, answer = smtp.getreply()
+                    if code not in accepted:
+                        errors[n] = refusal(code, answer, message)
+                except SEND_ERRORS as error:
+                    errors[n] = error
+
+    step(
+        "mail",
+        lambda m: f"FROM:{smtplib.quoteaddr(m.envelope[0])}",
+        (250,),
+        lambda code, answer, m: smtplib.SMTPSenderRefused(code, answer, m.envelope[0]),
+    )
+    step(
+        "rcpt",
+        lambda m: f"TO:{smtplib.quoteaddr(m.envelope[1])}",
+        (250, 251),
+        lambda code, answer, m: smtplib.SMTPRecipientsRefused({m.envelope[1]: (code, answer)}),
+    )
+    step("data", lambda m: "", (354,), lambda code, answer, m: smtplib.SMTPDataError(code, answer))
+    for n, (smtp, message) in enumerate(sessions):
+        if errors[n] is None:
+            try:
+                smtp.send(re.sub(rb"(?m)^\.", b"..", message.raw))  # RFC 5321 4.5.2; raw ends with CRLF
+            except SEND_ERRORS as error:
+                errors[n] = error
+    return errors
 
 
-def _deliver(rows: list[Reminder], *, worker: str, mail) -> SweepResult:
-    sent = failed = 0
-    invitations: dict = {}
-    smtp = _smtp_session(mail)
-    for row in rows:
-        now = timezone.now()
-        if not _still_wanted(row):
-            Reminder.objects.filter(pk=row.pk, status=Pending, claimed_by=worker).update(
-                status=Withdrawn, claimed_at=None, claimed_by="", updated_at=now
-            )
-            continue
-        in_app = row.channel == Channel.IN_APP
-        email = None if in_app else reminder_email(row, connection=mail, cache=invitations)
-        try:
-            with transaction.atomic():
-                if not _mark_sent(row, worker=worker, now=now):
-                    continue  # replanned or re-claimed since we claimed it: the newer owner sends it
-                if email is None:
-                    notify(
-                        row.user,
-                        kind=MESSAGE_KINDS[row.kind],
-                        title=notification_title(row),
-                        url=reverse("circles:session-detail", args=[row.session_id]),
-                        reminder_key=row.key,
-                    )
-                elif smtp is None:
-                    if mail.send_messages([email]) != 1:
+def _deliver_group(rows: list[Reminder], *, worker: str, outbox: _Outbox, cache: MessageCache) -> SweepResult:
+    """Send up to `outbox.width` rows, each email on its own SMTP session, under one transaction.
+
+    The rows are marked sent, every message goes out but its dot, then the dots, then COMMIT at
+    once, and only then are the answers read (see the module docstring for why that is exactly once).
+    """
+    now = timezone.now()
+    wanted = [row for row in rows if _still_wanted(row)]
+    if len(wanted) < len(rows):
+        unwanted = {row.pk for row in rows} - {row.pk for row in wanted}
+        Reminder.objects.filter(pk__in=unwanted, status=Pending, claimed_by=worker).update(
+            status=Withdrawn, claimed_at=None, claimed_by="", updated_at=now
+        )
+    emails = {row.pk: reminder_email(row, cache=cache) for row in wanted if row.channel == Channel.EMAIL}
+    for n in range(len(emails)):
+        outbox.mail(n)  # connect before taking row locks; a server that is down fails the sweep
+    broken: set[int] = set()  # outbox sessions to reopen
+    dotted: list[tuple[Reminder, smtplib.SMTP, int]] = []
+    late: list[tuple[Reminder, Exception, int]] = []  # failures recorded after COMMIT
+    sent = 0
+    with transaction.atomic():
+        ours = _mark_sent(wanted, worker=worker, now=now)
+        outgoing = [row for row in wanted if row.pk in ours and row.pk in emails]
+        for row in wanted:
+            if row.pk in ours and row.pk not in emails:
+                notify(
+                    row.user,
+                    kind=MESSAGE_KINDS[row.kind],
+                    title=notification_title(row),
+                    url=reverse("circles:session-detail", args=[row.session_id]),
+                    reminder_key=row.key,
+                )
+                sent += 1
+        sessions = [(outbox.smtp(n), emails[row.pk]) for n, row in enumerate(outgoing)]
+        if all(smtp is not None for smtp, _ in sessions):
+            errors = _all_but_the_dots(sessions)
+        else:
+            errors = []
+            for n, row in enumerate(outgoing):
+                try:
+                    if outbox.mail(n).send_messages([emails[row.pk]]) != 1:
                         raise RefusedError(f"the mail server did not take reminder {row.key}")
-                else:
-                    _send_all_but_the_dot(smtp, email)
-                    smtp.send(b".\r\n")  # COMMIT follows at once; the answer is read after it
-            if email is not None and smtp is not None:
-                code, answer = smtp.getreply()
-                if code != 250:
-                    raise RefusedError(f"the mail server refused reminder {row.key}: {code} {answer!r}")
-            sent += 1
-        except (smtplib.SMTPException, OSError, RefusedError) as error:
-            failed += 1
-            _record_failure(row, worker=worker, error=error, now=now)
-            if email is not None:
-                _reconnect(mail)
-                smtp = _smtp_session(mail)
+                    errors.append(None)
+                except SEND_ERRORS as error:
+                    errors.append(error)
+        for n, (row, error) in enumerate(zip(outgoing, errors, strict=True)):
+            if error is not None:
+                broken.add(n)
+                _record_failure(row, worker=worker, error=error, now=now)  # no dot went out: unmark it
+        for n, ((smtp, _), row, error) in enumerate(zip(sessions, outgoing, errors, strict=True)):
+            if smtp is None or error is not None:
+                continue
+            try:
+                smtp.send(b".\r\n")
+                dotted.append((row, smtp, n))
+            except SEND_ERRORS as error:
+                late.append((row, error, n))  # COMMIT must follow the dots at once
+    for row, smtp, n in dotted:
+        try:
+            code, answer = smtp.getreply()
+            if code != 250:
+                raise RefusedError(f"the mail server refused reminder {row.key}: {code} {answer!r}")
+        except SEND_ERRORS as error:
+            late.append((row, error, n))
+    for row, error, n in late:
+        broken.add(n)
+        _record_failure(row, worker=worker, error=error, now=now)
+    for n in sorted(broken):
+        outbox.reconnect(n)
+    failed = sum(error is not None for error in errors) + len(late)
+    sent += len(outgoing) - failed
     return SweepResult(sent=sent, failed=failed)
 
 
@@ -653,7 +862,7 @@ def reminders_send_due(
     worker = _sweeper_name()
     deadline = monotonic_time.monotonic() + budget_seconds
     sent = failed = 0
-    mail = None
+    outbox = _Outbox()
     try:
         while monotonic_time.monotonic() < deadline:
             ids = _claim(worker=worker, now=now or timezone.now(), batch=batch)
@@ -664,15 +873,14 @@ def reminders_send_due(
                 .select_related("user__organisation", "session__circle")
                 .order_by("due_at", "id")
             )
-            if mail is None and any(r.channel == Channel.EMAIL for r in rows):
-                # One SMTP connection for the whole sweep, however many batches it takes.
-                mail = get_connection(fail_silently=False)
-                mail.open()
-            result = _deliver(rows, worker=worker, mail=mail)
-            sent, failed = sent + result.sent, failed + result.failed
+            cache = MessageCache()
+            for start in range(0, len(rows), outbox.width):
+                result = _deliver_group(
+                    rows[start : start + outbox.width], worker=worker, outbox=outbox, cache=cache
+                )
+                sent, failed = sent + result.sent, failed + result.failed
     finally:
-        if mail is not None:
-            mail.close()
+        outbox.close()
         # Whatever we claimed and did not get to goes back at once rather than after the lease.
         Reminder.objects.filter(status=Pending, claimed_by=worker).update(claimed_at=None, claimed_by="")
     return SweepResult(sent=sent, failed=failed)
