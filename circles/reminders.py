@@ -68,7 +68,7 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.header import Header
 from email.message import Message
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
 from typing import NamedTuple
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -466,6 +466,24 @@ class _Parts(NamedTuple):
     html: str
 
 
+def _subject_header(subject: str) -> str:
+    return Header(subject, None if subject.isascii() else "utf-8", header_name="Subject").encode(
+        linesep="\r\n"
+    )
+
+
+# A dot-atom address with an ASCII domain: what Django's sanitize_address would return unchanged.
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9.-]+"
+)
+
+
+def _address(address: str) -> str:
+    return (
+        address if _PLAIN_ADDRESS.fullmatch(address) else sanitize_address(address, settings.DEFAULT_CHARSET)
+    )
+
+
 class MessageCache:
     """What the reminder emails of one batch share, built once: the rendered parts for each
     (session, kind, zone), each session's invitation, the links. A batch's rows are read in one
@@ -473,6 +491,8 @@ class MessageCache:
 
     def __init__(self):
         self.sender = sanitize_address(settings.DEFAULT_FROM_EMAIL, settings.DEFAULT_CHARSET)
+        self.sender_address = parseaddr(self.sender)[1]
+        self._subjects: dict[str, str] = {}
         self.preferences_url = settings.SITE_URL + reverse("accounts:profile")
         # Tokens are URL-safe base64 and colons, which reverse() leaves as they are.
         link = settings.SITE_URL + reverse("notifications:unsubscribe", args=[_TOKEN])
@@ -506,6 +526,11 @@ class MessageCache:
             )
         return self._parts[key]
 
+    def subject_header(self, subject: str) -> str:
+        if subject not in self._subjects:
+            self._subjects[subject] = _subject_header(subject)
+        return self._subjects[subject]
+
     def invitation(self, row: Reminder) -> bytes:
         """The session's invitation with this person as its attendee: only that line differs."""
         session, user = row.session, row.user
@@ -527,6 +552,7 @@ class ReminderEmail(EmailMessage):
     test outbox), so every backend carries one and the same message."""
 
     def __init__(self, raw: bytes, *, html: str, envelope: tuple[str, str], **kwargs):
+        """`envelope` is the bare sender and recipient addresses for MAIL and RCPT."""
         super().__init__(**kwargs)
         self.raw, self.html, self.envelope = raw, html, envelope
 
@@ -543,7 +569,7 @@ def reminder_email(row: Reminder, *, connection=None, cache: MessageCache | None
     unsubscribe_url = cache.unsubscribe_url(user)
     values = {_PERSON: escape(user.display_name), _UNSUBSCRIBE: escape(unsubscribe_url)}
     subject, text, html = (_STAND_INS.sub(lambda m: values[m[0]], part) for part in parts)
-    recipient = sanitize_address(user.email, settings.DEFAULT_CHARSET)
+    recipient = _address(user.email)
     headers = {
         "Message-ID": message_id(row),
         "List-Unsubscribe": f"<{unsubscribe_url}>",
@@ -554,9 +580,7 @@ def reminder_email(row: Reminder, *, connection=None, cache: MessageCache | None
     alternative = _multipart("alternative", [_text_part("plain", text), _text_part("html", html)])
     mixed = _multipart("mixed", [alternative, _invitation_part(cache.invitation(row))])
     head = {
-        "Subject": Header(subject, None if subject.isascii() else "utf-8", header_name="Subject").encode(
-            linesep="\r\n"
-        ),
+        "Subject": cache.subject_header(subject),
         "From": cache.sender,
         "To": recipient,
         "Date": formatdate(localtime=settings.EMAIL_USE_LOCALTIME),
@@ -567,7 +591,7 @@ def reminder_email(row: Reminder, *, connection=None, cache: MessageCache | None
     return ReminderEmail(
         raw,
         html=html,
-        envelope=(cache.sender, recipient),
+        envelope=(cache.sender_address, recipient),
         subject=subject,
         body=text,
         to=[user.email],
@@ -758,13 +782,13 @@ def _all_but_the_dots(sessions: list[tuple[smtplib.SMTP, ReminderEmail]]) -> lis
 
     step(
         "mail",
-        lambda m: f"FROM:{smtplib.quoteaddr(m.envelope[0])}",
+        lambda m: f"FROM:<{m.envelope[0]}>",
         (250,),
         lambda code, answer, m: smtplib.SMTPSenderRefused(code, answer, m.envelope[0]),
     )
     step(
         "rcpt",
-        lambda m: f"TO:{smtplib.quoteaddr(m.envelope[1])}",
+        lambda m: f"TO:<{m.envelope[1]}>",
         (250, 251),
         lambda code, answer, m: smtplib.SMTPRecipientsRefused({m.envelope[1]: (code, answer)}),
     )

@@ -7,6 +7,7 @@ worker's pool children with it, like a container being killed.
 
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,7 +17,6 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from datetime import datetime
-from email.parser import BytesHeaderParser
 from pathlib import Path
 from urllib.parse import quote
 
@@ -24,6 +24,7 @@ from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
+MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)
 
 
 class SmtpSink:
@@ -34,12 +35,15 @@ class SmtpSink:
         self.total = 0
         self.refusing = False  # answer DATA with a permanent failure and keep nothing
         self._lock = threading.Lock()
-        self._parser = BytesHeaderParser()
 
     async def handle_DATA(self, server, session, envelope):
         if self.refusing:
             return "554 Transaction failed"
-        message_id = self._parser.parsebytes(envelope.content)["Message-ID"]
+        # A regex rather than the email parser: at thousands of messages the parser was a fifth of
+        # the sink's CPU, which a benchmark on two shared cores charges to the sender.
+        head = envelope.content.split(b"\r\n\r\n", 1)[0]
+        found = MESSAGE_ID.search(head)
+        message_id = found[1].decode() if found else None
         with self._lock:
             self.counts[message_id] += 1
             self.total += 1
