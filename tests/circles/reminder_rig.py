@@ -34,7 +34,14 @@ class SmtpSink:
         self.counts: Counter[str] = Counter()
         self.total = 0
         self.refusing = False  # answer DATA with a permanent failure and keep nothing
+        self.refused_recipients: set[str] = set()  # answer RCPT for these with a permanent failure
         self._lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refused_recipients:
+            return "550 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         if self.refusing:

@@ -125,6 +125,51 @@ def test_the_email_has_both_parts_the_invitation_and_the_unsubscribe_headers(cir
     assert "SECRET BODY" not in message.message().as_string()
 
 
+def parsed_email(message: reminders.ReminderEmail) -> email.message.EmailMessage:
+    """The bytes an SMTP server is handed, as a mail client reads them."""
+    return email.message_from_bytes(message.raw, policy=policy.default)
+
+
+def test_people_sharing_a_batch_each_get_their_own_name_and_unsubscribe_link(circle, people, mailoutbox):
+    # The parts are rendered once per session and kind, with each person's values put in after.
+    sweep(datetime(2025, 3, 10, 19, 1, tzinfo=UTC))
+    assert sorted(m.to[0] for m in mailoutbox) == sorted([people.member.email, people.facilitator.email])
+    for person, other in ((people.member, people.facilitator), (people.facilitator, people.member)):
+        message = next(m for m in mailoutbox if m.to == [person.email])
+        assert b"\x00" not in message.raw
+        parsed = parsed_email(message)
+        link = parsed["List-Unsubscribe"].strip("<>")
+        token = link.rstrip("/").rpartition("/")[2]
+        assert reminders.unsubscribe_user_id(token) == person.pk
+        text = parsed.get_body(("plain",)).get_content()
+        html = parsed.get_body(("html",)).get_content()
+        for body in (text, html):
+            assert f"Hello {person.display_name}," in body and other.display_name not in body
+            assert link in body
+        invite = next(part for part in parsed.walk() if part.get_content_type() == "text/calendar")
+        event = icalendar.Calendar.from_ical(invite.get_content()).walk("VEVENT")[0]
+        assert str(event["attendee"]) == f"mailto:{person.email}"
+        assert event["attendee"].params["cn"] == person.display_name
+
+
+def test_names_are_escaped_in_html_and_non_ascii_survives_subject_body_and_invitation(
+    circle, people, mailoutbox
+):
+    people.member.display_name = "Zoë <b>&</b>"
+    people.member.save()
+    circle.name = "Café circle"
+    circle.save()
+    sweep(datetime(2025, 3, 10, 19, 1, tzinfo=UTC))
+    parsed = parsed_email(next(m for m in mailoutbox if m.to == [people.member.email]))
+    assert parsed["Subject"] == "Café circle meets tomorrow"
+    html = parsed.get_body(("html",)).get_content()
+    assert "Hello Zoë &lt;b&gt;&amp;&lt;/b&gt;," in html and "<b>&</b>" not in html
+    assert "<strong>Café circle</strong>" in html
+    invite = next(part for part in parsed.walk() if part.get_content_type() == "text/calendar")
+    event = icalendar.Calendar.from_ical(invite.get_content()).walk("VEVENT")[0]
+    assert event["attendee"].params["cn"] == "Zoë <b>&</b>" and str(event["summary"]) == "Café circle"
+
+
 def test_times_are_shown_in_the_members_own_zone(circle, people, mailoutbox):
     people.member.time_zone = "America/New_York"
     people.member.save()
@@ -370,6 +415,26 @@ def test_a_message_refused_after_the_commit_goes_back_to_pending_and_is_sent_lat
     sweep(datetime(2025, 3, 10, 19, 7, tzinfo=UTC))  # the retry is due five minutes on
     assert smtp_sink.total == 2 and set(smtp_sink.counts.values()) == {1}
     assert {r.status for r in refused.all()} == {Reminder.Status.SENT}
+
+
+def test_a_recipient_refused_in_a_group_is_retried_alone_and_the_rest_of_the_group_is_sent(
+    circle, people, smtp_sink
+):
+    # The member's and the facilitator's emails go out together, each on its own SMTP session.
+    smtp_sink.refused_recipients = {people.member.email}
+    result = sweep(datetime(2025, 3, 10, 19, 1, tzinfo=UTC))
+    assert (result.sent, result.failed) == (3, 1)  # the facilitator's email and both in-app notices
+    facilitator, member = (
+        rows_for(person, first_session(circle))[(Kind.DAY_BEFORE, Channel.EMAIL)]
+        for person in (people.facilitator, people.member)
+    )
+    assert set(smtp_sink.counts) == {reminders.message_id(facilitator)}
+    assert facilitator.status == Reminder.Status.SENT
+    assert (member.status, member.attempts, member.claimed_by) == (Reminder.Status.PENDING, 1, "")
+    assert "550" in member.last_error
+    smtp_sink.refused_recipients = set()
+    assert sweep(datetime(2025, 3, 10, 19, 7, tzinfo=UTC)).sent == 1
+    assert smtp_sink.counts == {reminders.message_id(facilitator): 1, reminders.message_id(member): 1}
 
 
 def test_a_sender_dying_before_the_last_dot_leaves_nothing_at_the_server(circle, people, smtp_sink, settings):
