@@ -551,10 +551,10 @@ class ReminderEmail(EmailMessage):
     as they are, and `message()` parses the same bytes for Django's other backends (console, the
     test outbox), so every backend carries one and the same message."""
 
-    def __init__(self, raw: bytes, *, html: str, envelope: tuple[str, str], **kwargs):
+    def __init__(self, raw: bytes, *, envelope: tuple[str, str], **kwargs):
         """`envelope` is the bare sender and recipient addresses for MAIL and RCPT."""
         super().__init__(**kwargs)
-        self.raw, self.html, self.envelope = raw, html, envelope
+        self.raw, self.envelope = raw, envelope
 
     def message(self) -> Message:
         return message_from_bytes(self.raw)
@@ -590,7 +590,6 @@ def reminder_email(row: Reminder, *, connection=None, cache: MessageCache | None
     raw = "".join(f"{name}: {value}\r\n" for name, value in head.items()).encode("ascii") + mixed
     return ReminderEmail(
         raw,
-        html=html,
         envelope=(cache.sender_address, recipient),
         subject=subject,
         body=text,
