@@ -57,8 +57,9 @@ class RecentResults:
             self._items.clear()
 
 
-# Groups and month tables of the organisations looked at lately (a few hundred rows each).
-RECENT = RecentResults(256)
+# Groups, month tables and their HTML for the scopes looked at lately. 500 groups and one month's
+# table of them take under a megabyte, so this holds tens of megabytes per process at most.
+RECENT = RecentResults(64)
 
 
 @dataclass(frozen=True)
