@@ -568,6 +568,14 @@ def person_reactivate(*, actor: User, person: User) -> User:
 # --- Teams -----------------------------------------------------------------------------------
 
 
+def _insights_changed(organisation: Organisation) -> None:
+    """Managers' insights show team names and drop a deleted team's rows: let their caches know."""
+    # Imported here: insights.services imports this module (for `audit`).
+    from insights.services import rollups_version_bump
+
+    rollups_version_bump(organisation=organisation)
+
+
 def _check_team_name(organisation: Organisation, name: str, *, exclude_pk: int | None = None) -> str:
     name = " ".join(name.split())
     if not name:
@@ -598,6 +606,7 @@ def team_rename(*, actor: User, team: Team, name: str) -> Team:
         with transaction.atomic():
             team.name = name
             team.save(update_fields=["name"])
+            _insights_changed(team.organisation)
             audit(
                 actor=actor,
                 action="team.renamed",
@@ -623,6 +632,7 @@ def team_delete(*, actor: User, team: Team) -> None:
             organisation=team.organisation,
         )
         team.delete()
+        _insights_changed(team.organisation)
 
 
 # --- Organisation ----------------------------------------------------------------------------

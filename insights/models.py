@@ -41,3 +41,21 @@ class TeamMonthRollup(models.Model):
 
     def __str__(self) -> str:
         return f"Team {self.team_id} in {self.month:%Y-%m}"
+
+
+class RollupVersion(models.Model):
+    """Changes whenever what the insights pages are built from changes: an organisation's rollups,
+    or the names of its teams. A web process keeps what it computed from the rollups only for as
+    long as the version it read them under stands, so every process sees a refresh at once.
+
+    The token is random rather than counted, so that a rolled-back write or a reused organisation
+    id can never bring back a token that once stood for other figures.
+    """
+
+    organisation = models.OneToOneField(
+        Organisation, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    token = models.CharField(max_length=32)
+
+    def __str__(self) -> str:
+        return f"Rollups of organisation {self.organisation_id}: {self.token}"

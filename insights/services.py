@@ -4,6 +4,7 @@ A refresh recomputes whole (organisation, month) slices from circles' sessions, 
 attendance, so it is safe to run twice, in any order, and concurrently (the rows are upserted).
 """
 
+import secrets
 import zoneinfo
 from datetime import date, datetime, time
 
@@ -13,7 +14,7 @@ from django.utils import timezone
 from accounts.models import Organisation, Team, User
 from accounts.services import audit
 from circles.models import CircleSession
-from insights.models import TeamMonthRollup
+from insights.models import RollupVersion, TeamMonthRollup
 
 HELD = (CircleSession.Status.ENDED, CircleSession.Status.LIVE)
 # The nightly refresh covers the months the pages show, so a person who changed team is counted
@@ -124,7 +125,20 @@ def rollup_refresh_month(
             unique_fields=["team", "month"],
             update_fields=["staff", "refreshed_at", *_FIELDS],
         )
+        rollups_version_bump(organisation=organisation)
     return len(rows)
+
+
+def rollups_version_bump(*, organisation: Organisation) -> None:
+    """Mark the organisation's insights as changed, in the caller's transaction: every process
+    drops what it computed from the old rollups (see `insights.selectors`). Call it after any write
+    that changes what the pages show: a refresh, a team renamed or deleted."""
+    RollupVersion.objects.bulk_create(
+        [RollupVersion(organisation=organisation, token=secrets.token_hex(16))],
+        update_conflicts=True,
+        unique_fields=["organisation"],
+        update_fields=["token"],
+    )
 
 
 def _staff_by_team(organisation: Organisation) -> dict[int, int]:

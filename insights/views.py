@@ -9,6 +9,8 @@ import csv
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.urls import get_script_prefix
 from django.utils.dateformat import format as format_date
 from django.views.decorators.http import require_GET
 
@@ -43,17 +45,30 @@ def _csv_response(filename: str, rows: list[privacy.Row]) -> HttpResponse:
     return response
 
 
-def _month_context(scope: selectors.Scope, month, page, total: privacy.Row | None) -> dict:
-    charted = [*page.object_list, total] if total else page.object_list
-    return {
-        "scope": scope,
-        "month": month,
-        "page": page,
-        "total": total,
-        "columns": privacy.COLUMNS,
-        "month_label": format_date(month, "F Y"),
-        "chart_bars": [(row.label, row.cell("share_taking_part")) for row in charted],
-    }
+def _month_html(scope: selectors.Scope, month, page, total: privacy.Row | None, month_label: str) -> str:
+    """The month's navigation, chart and table, rendered once per scope, month and page.
+
+    The HTML is kept with the suppressed table it shows (`selectors.RECENT`, under the scope's
+    key, so under the rollups' version and the visible groups): it holds nothing else.
+    """
+
+    def render_fragment() -> str:
+        charted = [*page.object_list, total] if total else page.object_list
+        context = {
+            "scope": scope,
+            "month": month,
+            "page": page,
+            "total": total,
+            "columns": privacy.COLUMNS,
+            "month_label": month_label,
+            "chart_bars": [(row.label, row.cell("share_taking_part")) for row in charted],
+        }
+        return render_to_string("insights/_month.html", context)
+
+    key = scope.cache_key
+    return selectors.RECENT.get(
+        ("month-html", *key, month, page.number, get_script_prefix()) if key else None, render_fragment
+    )
 
 
 def _trend_context(scope: selectors.Scope, group: privacy.Group | None, rows: list[privacy.Row]) -> dict:
@@ -76,13 +91,21 @@ def overview(request: HttpRequest, month: str | None = None) -> HttpResponse:
     if refused := _extra_params(request, allowed=("page",)):
         return refused
     page, total = selectors.month_summary(scope, month, request.GET.get("page"))
-    context = _month_context(scope, month, page, total)
+    month_label = format_date(month, "F Y")
     services.insights_view_record(
         actor=request.user,
         action="insights.viewed",
-        subject=f"Insights for {format_date(month, 'F Y')}",
-        data={"slice": "month", "month": f"{month:%Y-%m}", "page": context["page"].number, "format": "html"},
+        subject=f"Insights for {month_label}",
+        data={"slice": "month", "month": f"{month:%Y-%m}", "page": page.number, "format": "html"},
     )
+    context = {
+        "scope": scope,
+        "page": page,
+        "total": total,
+        "month_key": f"{month:%Y-%m}",
+        "month_label": month_label,
+        "month_html": _month_html(scope, month, page, total, month_label),
+    }
     return render(request, "insights/overview.html", context)
 
 

@@ -5,9 +5,11 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import AuditEntry
-from insights import privacy
+from accounts.services import team_delete, team_rename
+from insights import privacy, selectors
 from tests.factories import make_person
 from tests.insights.builders import add_people, refresh
+from tests.insights.pages import html_rows
 
 OVERVIEW = reverse("insights:overview")
 MAY = reverse("insights:month", args=["2025-05"])
@@ -169,7 +171,6 @@ class TestAudit:
 class TestQueryCounts:
     def test_overview_queries_do_not_grow_with_teams(self, client_for, world, django_assert_num_queries):
         client = client_for(world.admin)
-        client.get(MAY)
         with django_assert_num_queries(QUERIES) as few:
             client.get(MAY)
         for n in range(30):
@@ -180,6 +181,13 @@ class TestQueryCounts:
             response = client.get(MAY)
         assert response.context["page"].paginator.count == 33
 
+    def test_a_second_look_reads_no_rollups(self, client_for, world, django_assert_num_queries):
+        client = client_for(world.admin)
+        client.get(MAY)
+        # The rollups' version is read again; the groups and the month's rollups are not.
+        with django_assert_num_queries(QUERIES - 2):
+            client.get(MAY)
+
     def test_trend_queries_do_not_grow_with_months(self, client_for, world, django_assert_num_queries):
         client = client_for(world.manager)
         with django_assert_num_queries(QUERIES + 1):
@@ -187,9 +195,54 @@ class TestQueryCounts:
         assert len(response.context["rows"]) == 12
 
 
-# Session, user with organisation, rollups for the current month (the groups), the month's
-# rollups, the audit row in its savepoint (3); a manager adds the look-up of the teams they manage.
-QUERIES = 7
+# Session, user with organisation, the rollups' version, rollups for the current month (the
+# groups), the month's rollups, the audit row in its savepoint (3); a manager adds the look-up of
+# the teams they manage.
+QUERIES = 8
+
+
+@pytest.mark.django_db
+class TestKeptResults:
+    """The suppressed tables are kept between looks: never across scopes, never past a change."""
+
+    def rows(self, client, url=MAY):
+        response = client.get(url)
+        labels = [row.label for row in response.context["page"].object_list]
+        return labels, response.context["total"], html_rows(response.content)
+
+    def test_a_table_kept_for_an_admin_is_not_shown_to_a_manager(self, client_for, world):
+        admin = self.rows(client_for(world.admin))
+        manager = self.rows(client_for(world.manager))
+        assert admin[0] == ["Community team", "Crisis team", privacy.OTHER_LABEL]
+        assert manager[0] == ["Crisis team", privacy.OTHER_LABEL]
+        # The page's HTML (kept too) shows the manager's own rows and total, not the admin's.
+        assert [row[0] for row in manager[2]] == [*manager[0], privacy.TOTAL_LABEL]
+        assert manager[1] != admin[1]
+        # Worked out afresh, each scope sees exactly what it was shown from the kept results.
+        selectors.RECENT.clear()
+        assert self.rows(client_for(world.manager)) == manager
+        assert self.rows(client_for(world.admin)) == admin
+
+    def test_a_refresh_shows_new_figures_at_once(self, client_for, world):
+        client = client_for(world.admin)
+        assert client.get(MAY).context["page"].object_list[1].cell("staff").text == "10"
+        add_people(world.org, world.team, 3)
+        refresh(world.org)
+        assert client.get(MAY).context["page"].object_list[1].cell("staff").text == "13"
+
+    def test_a_renamed_or_deleted_team_shows_at_once(self, client_for, world):
+        client = client_for(world.admin)
+        self.rows(client)
+        team_rename(actor=world.admin, team=world.other_team, name="Outreach team")
+        assert self.rows(client)[0] == ["Crisis team", "Outreach team", privacy.OTHER_LABEL]
+        team_delete(actor=world.admin, team=world.other_team)
+        assert self.rows(client)[0] == ["Crisis team", privacy.OTHER_LABEL]
+
+    def test_every_look_is_recorded_even_when_kept(self, client_for, world):
+        client = client_for(world.manager)
+        for _ in range(3):
+            client.get(MAY)
+        assert AuditEntry.objects.filter(actor=world.manager, action="insights.viewed").count() == 3
 
 
 @pytest.mark.django_db
