@@ -299,6 +299,7 @@ def run() -> list[dict]:
         "ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
+    pool_size = env.pop("DB_POOL_MAX_SIZE", "") or "10"
     processes = []
     try:
         subprocess.run(
@@ -314,6 +315,9 @@ def run() -> list[dict]:
         )
         rooms = json.loads(seeded.stdout.strip().splitlines()[-1])
         ours_port, raw_port = free_port(), free_port()
+        # The pool is for the web process only, as docker-compose.yml sets it: without it every
+        # database_sync_to_async call opens (and closes) its own Postgres connection.
+        web_env = {**env, "DB_POOL_MAX_SIZE": pool_size}
         ours = start(
             [
                 sys.executable,
@@ -325,7 +329,7 @@ def run() -> list[dict]:
                 str(ours_port),
                 "config.asgi:application",
             ],
-            env,
+            web_env,
             ours_port,
         )
         processes.append(ours)
