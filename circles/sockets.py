@@ -64,10 +64,12 @@ class ClosesWhenAccessEnds:
     disconnect; set `circle_id` to the circle the socket is about (None: no particular circle, so
     only person-wide closes reach it).
 
-    Group memberships live in the channel layer: a Redis restart forgets them all, and
-    channels_redis drops one after a day. An open socket would then hear nothing (no events, and
-    no force-close on sign-out) while looking healthy, so each socket re-joins its groups every
-    GROUP_REFRESH_SECONDS; the room client then sees the gap in sequence numbers and catches up.
+    Group memberships live in the channel layer. The Redis pub/sub layer subscribes again by
+    itself after a Redis restart, but a layer that forgot a membership while the socket stayed
+    open would leave it hearing nothing (no events, and no force-close on sign-out) while looking
+    healthy, so each socket re-joins its groups every GROUP_REFRESH_SECONDS (for a group the
+    process already subscribes to that costs no Redis call); the room client then sees the gap
+    in sequence numbers and catches up.
     """
 
     circle_id: int | None = None
