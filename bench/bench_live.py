@@ -32,6 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 ROOMS = int(os.environ.get("BENCH_LIVE_ROOMS", "8"))
 PER_ROOM = 8
 PHASE_SECONDS = float(os.environ.get("BENCH_LIVE_SECONDS", "15"))
+# The latency phase's rate in messages/s; by default half of our measured saturation. A fixed
+# rate compares two versions at the same load when their saturations differ.
+FIXED_RATE = float(os.environ.get("BENCH_LIVE_RATE") or 0)
 ADMIN_URL = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -229,7 +232,7 @@ async def measure(target: Target, half_rate: float | None) -> dict:
     per_socket = (rss_bytes(pid) - idle_before) / ((ROOMS - 1) * PER_ROOM)
     listeners = [asyncio.create_task(run.listen(ws)) for members in sockets for ws in members]
     saturation = await run.saturate(sockets, PHASE_SECONDS)
-    rate = half_rate or saturation / 2
+    rate = half_rate or FIXED_RATE or saturation / 2
     run.latencies.clear()
     run.delivered = 0
     run.phase = ":steady:"
@@ -344,6 +347,7 @@ def run() -> list[dict]:
         with psycopg.connect(**admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     label = f"{ROOMS} rooms x {PER_ROOM} sockets"
+    load = f"{FIXED_RATE:g} msg/s" if FIXED_RATE else "half our saturation"
     detail = {
         "our saturation msg/s": round(mine["saturation"], 1),
         "raw saturation msg/s": round(base["saturation"], 1),
@@ -361,7 +365,7 @@ def run() -> list[dict]:
             "detail": detail,
         },
         {
-            "name": f"live fan-out p99 latency at half our saturation ({label})",
+            "name": f"live fan-out p99 latency at {load} ({label})",
             "unit": "ms",
             "value": round(mine["p99_ms"], 1),
             "baseline_name": "raw websockets broadcast",

@@ -18,6 +18,7 @@ import json
 import logging
 
 from asgiref.sync import async_to_sync
+from channels.consumer import get_handler_name
 from channels.layers import get_channel_layer
 
 from circles import live
@@ -75,6 +76,16 @@ class ClosesWhenAccessEnds:
     circle_id: int | None = None
     joined_groups: tuple[str, ...] = ()
     _refresher: asyncio.Task | None = None
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels' own dispatch first runs close_old_connections on Django's one sync thread,
+        # for every message: a room broadcast cost one trip to that thread per socket, queued
+        # behind every room's transactions. These consumers reach the database only through
+        # database_sync_to_async, which closes old connections around each call itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def join_groups(self, user_id: int, *groups: str) -> None:
         personal = [live.user_group(user_id)]

@@ -1,12 +1,14 @@
 """The room socket end to end through the real ASGI stack (origin check, session auth, routing)."""
 
+import asyncio
 import json
+import threading
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import channel_layers
+from channels.layers import channel_layers, get_channel_layer
 from django.db import transaction
 from django.utils import timezone
 
@@ -202,6 +204,28 @@ def _record_unannounced(session_id: int) -> None:
         room = live._lock_room(session_id)
         live._record(room, kind="moment.set", actor_id=None, patch={"away": []})
         transaction.get_connection().run_on_commit = []  # drop the broadcast
+
+
+async def test_a_broadcast_reaches_the_socket_while_djangos_sync_thread_is_busy(room):
+    # Deliveries must not queue behind other rooms' transactions on the one sync thread.
+    alice = await join(room.cookie["alice"], room.session)
+    await alice.snapshot()
+    release = threading.Event()
+    busy = asyncio.ensure_future(database_sync_to_async(release.wait)(RECEIVE_TIMEOUT * 2))
+    try:
+        await get_channel_layer().group_send(
+            live.room_group(room.session.pk), {"type": "live.event", "text": '{"type":"bell"}'}
+        )
+        heard = await alice.comm.receive_json_from(timeout=RECEIVE_TIMEOUT)
+        while heard["type"] == "event":  # her own arrival may still be on its way
+            heard = await alice.comm.receive_json_from(timeout=RECEIVE_TIMEOUT)
+        still_busy = not busy.done()
+    finally:
+        release.set()
+        await busy
+    await close_all(alice)
+    assert heard == {"type": "bell"}
+    assert still_busy
 
 
 # --- Commands ---------------------------------------------------------------------------------
