@@ -362,6 +362,22 @@ async def test_round_and_turn_commands_wait_for_the_start(room):
     assert twice["code"] == "wrong_state"
 
 
+async def test_commands_sent_at_once_from_several_sockets_are_heard_in_seq_order(room):
+    # Bells are sent by each socket's consumer after its call returns, not from the sync thread:
+    # they must still leave in commit order, so a listener never sees a gap it has to sync for.
+    fran, alice, bob = await started(room)
+    listener = await join(room.cookie["bob"], room.session)
+    first = (await listener.snapshot())["seq"]
+    senders = [fran, alice, bob]
+    ids = [[await s.send("message.post", text=f"{n}-{i}") for i in range(5)] for n, s in enumerate(senders)]
+    acks = [[await s.reply(i) for i in sent] for s, sent in zip(senders, ids, strict=True)]
+    heard = [(await listener.event("message.posted"))["seq"] for _ in range(15)]
+    await close_all(fran, alice, bob, listener)
+    assert all(a["type"] == "ack" for sent in acks for a in sent)
+    assert heard == list(range(heard[0], heard[0] + 15))
+    assert heard[0] > first
+
+
 async def test_message_post_is_broadcast_trimmed_and_length_limited(room):
     fran, alice, bob = await started(room)
     await alice.command("message.post", text="  thank you  ")
