@@ -9,9 +9,12 @@ Both servers run as their own process in the same run, measured the same way:
 - memory per idle socket: server RSS with every socket open minus RSS before, per socket.
 
 Ours goes the whole way: message.post over the socket, one transaction writing the event,
-group_send on commit through Redis, each consumer forwarding to its tab. Needs Postgres and
-Redis (DATABASE_URL / REDIS_URL or the loopback defaults); a fresh database is made and dropped.
-Run alone with `python -m bench.run live`.
+group_send on commit through Redis, each consumer forwarding to its tab. It is served as
+docker-compose serves the web process (daphne, a Postgres pool of DB_POOL_MAX_SIZE or 10). Needs
+Postgres and Redis (DATABASE_URL / REDIS_URL or the loopback defaults); a fresh database is made
+and dropped. BENCH_LIVE_SECONDS sets each phase's length, BENCH_LIVE_RATE a fixed rate for the
+latency phase (to compare two versions at the same load). Run alone with
+`python -m bench.run live`.
 """
 
 import asyncio
