@@ -9,9 +9,12 @@ Both servers run as their own process in the same run, measured the same way:
 - memory per idle socket: server RSS with every socket open minus RSS before, per socket.
 
 Ours goes the whole way: message.post over the socket, one transaction writing the event,
-group_send on commit through Redis, each consumer forwarding to its tab. Needs Postgres and
-Redis (DATABASE_URL / REDIS_URL or the loopback defaults); a fresh database is made and dropped.
-Run alone with `python -m bench.run live`.
+group_send on commit through Redis, each consumer forwarding to its tab. It is served as
+docker-compose serves the web process (daphne, a Postgres pool of DB_POOL_MAX_SIZE or 10). Needs
+Postgres and Redis (DATABASE_URL / REDIS_URL or the loopback defaults); a fresh database is made
+and dropped. BENCH_LIVE_SECONDS sets each phase's length, BENCH_LIVE_RATE a fixed rate for the
+latency phase (to compare two versions at the same load). Run alone with
+`python -m bench.run live`.
 """
 
 import asyncio
@@ -32,6 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 ROOMS = int(os.environ.get("BENCH_LIVE_ROOMS", "8"))
 PER_ROOM = 8
 PHASE_SECONDS = float(os.environ.get("BENCH_LIVE_SECONDS", "15"))
+# The latency phase's rate in messages/s; by default half of our measured saturation. A fixed
+# rate compares two versions at the same load when their saturations differ.
+FIXED_RATE = float(os.environ.get("BENCH_LIVE_RATE") or 0)
 ADMIN_URL = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -229,7 +235,7 @@ async def measure(target: Target, half_rate: float | None) -> dict:
     per_socket = (rss_bytes(pid) - idle_before) / ((ROOMS - 1) * PER_ROOM)
     listeners = [asyncio.create_task(run.listen(ws)) for members in sockets for ws in members]
     saturation = await run.saturate(sockets, PHASE_SECONDS)
-    rate = half_rate or saturation / 2
+    rate = half_rate or FIXED_RATE or saturation / 2
     run.latencies.clear()
     run.delivered = 0
     run.phase = ":steady:"
@@ -299,6 +305,7 @@ def run() -> list[dict]:
         "ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
+    pool_size = env.pop("DB_POOL_MAX_SIZE", "") or "10"
     processes = []
     try:
         subprocess.run(
@@ -314,6 +321,9 @@ def run() -> list[dict]:
         )
         rooms = json.loads(seeded.stdout.strip().splitlines()[-1])
         ours_port, raw_port = free_port(), free_port()
+        # The pool is for the web process only, as docker-compose.yml sets it: without it every
+        # database_sync_to_async call opens (and closes) its own Postgres connection.
+        web_env = {**env, "DB_POOL_MAX_SIZE": pool_size}
         ours = start(
             [
                 sys.executable,
@@ -325,7 +335,7 @@ def run() -> list[dict]:
                 str(ours_port),
                 "config.asgi:application",
             ],
-            env,
+            web_env,
             ours_port,
         )
         processes.append(ours)
@@ -340,6 +350,7 @@ def run() -> list[dict]:
         with psycopg.connect(**admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     label = f"{ROOMS} rooms x {PER_ROOM} sockets"
+    load = f"{FIXED_RATE:g} msg/s" if FIXED_RATE else "half our saturation"
     detail = {
         "our saturation msg/s": round(mine["saturation"], 1),
         "raw saturation msg/s": round(base["saturation"], 1),
@@ -357,7 +368,7 @@ def run() -> list[dict]:
             "detail": detail,
         },
         {
-            "name": f"live fan-out p99 latency at half our saturation ({label})",
+            "name": f"live fan-out p99 latency at {load} ({label})",
             "unit": "ms",
             "value": round(mine["p99_ms"], 1),
             "baseline_name": "raw websockets broadcast",

@@ -6,12 +6,15 @@ the person is no longer allowed in. See docs/live-protocol.md.
 """
 
 import json
+import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from circles import live
 from circles.sockets import ClosesWhenAccessEnds
+
+logger = logging.getLogger(__name__)
 
 
 class SessionRoomConsumer(ClosesWhenAccessEnds, AsyncWebsocketConsumer):
@@ -36,8 +39,11 @@ class SessionRoomConsumer(ClosesWhenAccessEnds, AsyncWebsocketConsumer):
         await self.join_groups(self.user_id, live.room_group(self.session_id))
         self.joined = True
         await self.accept()
-        await database_sync_to_async(live.connection_open)(
-            session_id=self.session_id, user_id=self.user_id, channel_name=self.channel_name
+        await self.write(
+            live.connection_open,
+            session_id=self.session_id,
+            user_id=self.user_id,
+            channel_name=self.channel_name,
         )
 
     async def disconnect(self, code):
@@ -45,7 +51,7 @@ class SessionRoomConsumer(ClosesWhenAccessEnds, AsyncWebsocketConsumer):
             return
         self.joined = False
         await self.leave_groups()
-        await database_sync_to_async(live.connection_close)(channel_name=self.channel_name)
+        await self.write(live.connection_close, channel_name=self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):
         message_id = None
@@ -72,16 +78,34 @@ class SessionRoomConsumer(ClosesWhenAccessEnds, AsyncWebsocketConsumer):
             )
             await self.send_json(reply)
         elif kind == "ping":
-            seq = await database_sync_to_async(live.heartbeat)(
-                session_id=self.session_id, user_id=self.user_id, channel_name=self.channel_name
+            seq = await self.write(
+                live.heartbeat,
+                session_id=self.session_id,
+                user_id=self.user_id,
+                channel_name=self.channel_name,
             )
             await self.send_json({"type": "pong", "id": live.message_id(message), "seq": seq})
         else:
             command = live.parse_command(message)
-            result = await database_sync_to_async(live.perform)(
-                session_id=self.session_id, user_id=self.user_id, command=command
+            result = await self.write(
+                live.perform, session_id=self.session_id, user_id=self.user_id, command=command
             )
             await self.send_json({"type": "ack", "id": command.client_id, **result})
+
+    async def write(self, function, **kwargs):
+        """Call a circles.live write on the sync thread, then send the bells its commits rang.
+
+        Sent from here rather than from the sync thread, which would otherwise wait for Redis
+        after every commit while the other rooms' commands queue behind it. A bell that cannot be
+        sent is logged; the clients catch up from the seq gap or the next pong.
+        """
+        result, bells = await database_sync_to_async(live.with_deferred_broadcasts)(function, **kwargs)
+        for group, message in bells:
+            try:
+                await self.channel_layer.group_send(group, message)
+            except Exception:
+                logger.exception("Could not broadcast to %s", group)
+        return result
 
     async def send_json(self, content: dict) -> None:
         await self.send(text_data=json.dumps(content, separators=(",", ":")))

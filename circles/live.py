@@ -18,6 +18,7 @@ import json
 import logging
 import random
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -206,14 +207,20 @@ def room_is_open(session: CircleSession, now: datetime | None = None) -> bool:
 
 
 def _membership(session_id: int, user_id: int) -> Membership | None:
-    """The person's active membership of the session's circle, if they are still an active user."""
-    return (
+    """The person's active membership of the session's circle, if they are still an active user.
+
+    Checked on every command; there is at most one such row, so no ordering is needed.
+    """
+    return _first(
         Membership.objects.filter(
             circle__sessions__id=session_id, user_id=user_id, left_at__isnull=True, user__is_active=True
         )
-        .select_related("user")
-        .first()
     )
+
+
+def _first(queryset):
+    """The first row of a query that finds at most one, without the ORDER BY that .first() adds."""
+    return next(iter(queryset[:1]), None)
 
 
 @dataclass(frozen=True)
@@ -243,13 +250,17 @@ def _require_member(session_id: int, user_id: int) -> Membership:
 
 
 def _lock_room(session_id: int) -> LiveRoom:
-    """Lock (creating on first use) the session's room row. Caller is inside transaction.atomic."""
-    LiveRoom.objects.get_or_create(session_id=session_id, defaults={"state": dict(EMPTY_STATE)})
-    room = (
-        LiveRoom.objects.select_for_update(of=("self",))
-        .select_related("session", "session__circle__organisation")
-        .get(pk=session_id)
-    )
+    """Lock (creating on first use) the session's room row. Caller is inside transaction.atomic.
+
+    Every command starts here, so the common case is one statement: the room exists. The circle
+    and organisation load when a rarer command needs them (ending, rounds, a snapshot).
+    """
+    rooms = LiveRoom.objects.select_for_update(of=("self",)).select_related("session")
+    try:
+        room = rooms.get(pk=session_id)
+    except LiveRoom.DoesNotExist:
+        LiveRoom.objects.get_or_create(session_id=session_id, defaults={"state": dict(EMPTY_STATE)})
+        room = rooms.get(pk=session_id)
     room.state = {**EMPTY_STATE, **room.state}
     return room
 
@@ -276,17 +287,38 @@ def _message(event: SessionEvent) -> dict:
     }
 
 
+# Set while a room consumer's call runs (with_deferred_broadcasts): bells go in this list, for the
+# consumer to ring from the event loop, instead of Django's one sync thread waiting on Redis.
+_deferred: ContextVar[list | None] = ContextVar("live_deferred_broadcasts", default=None)
+
+
 def broadcast(session_id: int, payload: dict) -> None:
     """Ring the bell for everyone in the room. Runs after commit; the event is already safe."""
     text = json.dumps({"type": "event", "event": payload}, separators=(",", ":"))
+    message = {"type": "live.event", "text": text}
+    deferred = _deferred.get()
+    if deferred is not None:
+        deferred.append((room_group(session_id), message))
+        return
     try:
-        async_to_sync(get_channel_layer().group_send)(
-            room_group(session_id), {"type": "live.event", "text": text}
-        )
+        async_to_sync(get_channel_layer().group_send)(room_group(session_id), message)
     except Exception:
         # The change is committed; clients that miss this bell see the gap on the next event or
         # heartbeat and fetch it. Failing the caller here would report a saved change as lost.
         logger.exception("Could not broadcast event %s of session %s", payload["seq"], session_id)
+
+
+def with_deferred_broadcasts(function, /, **kwargs) -> tuple:
+    """Call `function(**kwargs)`; return its result and the (group, message) bells its commits
+    rang, in commit order, for the caller to send. The room consumer calls every write this way
+    and sends the bells as soon as the call returns: calls on the sync thread run one at a time,
+    so bells leave in seq order without the thread waiting for Redis."""
+    bells: list = []
+    token = _deferred.set(bells)
+    try:
+        return function(**kwargs), bells
+    finally:
+        _deferred.reset(token)
 
 
 def _record(room: LiveRoom, *, kind: str, actor_id: int | None, patch: dict, text: str = "", now=None) -> int:
@@ -646,11 +678,13 @@ def perform(*, session_id: int, user_id: int, command: Command, now: datetime | 
     with transaction.atomic():
         room = _lock_room(session_id)
         membership = _require_member(session_id, user_id)
-        done = ClientCommand.objects.filter(
-            session_id=session_id, user_id=user_id, client_id=command.client_id
-        ).first()
+        done = _first(
+            ClientCommand.objects.filter(
+                session_id=session_id, user_id=user_id, client_id=command.client_id
+            ).values_list("seq", flat=True)
+        )
         if done is not None:
-            return {"seq": done.seq, "duplicate": True}
+            return {"seq": done, "duplicate": True}
         ctx = _Context(room=room, membership=membership, now=now)
         kind = HANDLERS[command.type](ctx, **command.fields)
         if ctx.session_fields:

@@ -18,6 +18,7 @@ import json
 import logging
 
 from asgiref.sync import async_to_sync
+from channels.consumer import get_handler_name
 from channels.layers import get_channel_layer
 
 from circles import live
@@ -64,15 +65,27 @@ class ClosesWhenAccessEnds:
     disconnect; set `circle_id` to the circle the socket is about (None: no particular circle, so
     only person-wide closes reach it).
 
-    Group memberships live in the channel layer: a Redis restart forgets them all, and
-    channels_redis drops one after a day. An open socket would then hear nothing (no events, and
-    no force-close on sign-out) while looking healthy, so each socket re-joins its groups every
-    GROUP_REFRESH_SECONDS; the room client then sees the gap in sequence numbers and catches up.
+    Group memberships live in the channel layer. The Redis pub/sub layer subscribes again by
+    itself after a Redis restart, but a layer that forgot a membership while the socket stayed
+    open would leave it hearing nothing (no events, and no force-close on sign-out) while looking
+    healthy, so each socket re-joins its groups every GROUP_REFRESH_SECONDS (for a group the
+    process already subscribes to that costs no Redis call); the room client then sees the gap
+    in sequence numbers and catches up.
     """
 
     circle_id: int | None = None
     joined_groups: tuple[str, ...] = ()
     _refresher: asyncio.Task | None = None
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels' own dispatch first runs close_old_connections on Django's one sync thread,
+        # for every message: a room broadcast cost one trip to that thread per socket, queued
+        # behind every room's transactions. These consumers reach the database only through
+        # database_sync_to_async, which closes old connections around each call itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def join_groups(self, user_id: int, *groups: str) -> None:
         personal = [live.user_group(user_id)]

@@ -10,6 +10,7 @@ asks a running web server for /healthz/.
 """
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -35,12 +36,24 @@ def check_database() -> bool:
 
 
 async def check_channel_layer() -> bool:
-    """A message sent to a fresh channel must come back: that proves the layer stores and delivers."""
+    """A message sent to a channel of this process must come back: that proves the layer delivers.
+
+    The channel is made (subscribed) before the send: a pub/sub layer drops a message nobody
+    listens to. It lets go of a channel only when a receive on it is cancelled (that is how a
+    consumer's channel ends, and what a timeout here does), so after an answer the check ends its
+    channel the same way: a probe every few seconds must not leave a subscription behind.
+    """
     layer = get_channel_layer()
-    channel = f"healthz.{uuid.uuid4().hex}"
+    channel = await layer.new_channel("healthz.")
     message = {"type": "healthz.ping", "nonce": uuid.uuid4().hex}
     await layer.send(channel, message)
-    return (await layer.receive(channel)) == message
+    answer = await layer.receive(channel)
+    ending = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0)
+    ending.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await ending
+    return answer == message
 
 
 def check_broker() -> bool:

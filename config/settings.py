@@ -171,9 +171,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", required_in_production=True)
 if REDIS_URL:
+    # Redis pub/sub: a group_send is one PUBLISH, and each process gets it once and hands it to
+    # its own sockets. channels_redis.core pushed one list entry per member and then paid one
+    # Redis receive per socket (bench_live: 3x the room saturation with pub/sub). A message sent
+    # while a process is disconnected is lost either way; the live protocol's seq, sync and pong
+    # repair that (docs/live-protocol.md).
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNEL_PREFIX", "alongside")},
         }
     }

@@ -1,12 +1,14 @@
 """The room socket end to end through the real ASGI stack (origin check, session auth, routing)."""
 
+import asyncio
 import json
+import threading
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import channel_layers
+from channels.layers import channel_layers, get_channel_layer
 from django.db import transaction
 from django.utils import timezone
 
@@ -204,6 +206,28 @@ def _record_unannounced(session_id: int) -> None:
         transaction.get_connection().run_on_commit = []  # drop the broadcast
 
 
+async def test_a_broadcast_reaches_the_socket_while_djangos_sync_thread_is_busy(room):
+    # Deliveries must not queue behind other rooms' transactions on the one sync thread.
+    alice = await join(room.cookie["alice"], room.session)
+    await alice.snapshot()
+    release = threading.Event()
+    busy = asyncio.ensure_future(database_sync_to_async(release.wait)(RECEIVE_TIMEOUT * 2))
+    try:
+        await get_channel_layer().group_send(
+            live.room_group(room.session.pk), {"type": "live.event", "text": '{"type":"bell"}'}
+        )
+        heard = await alice.comm.receive_json_from(timeout=RECEIVE_TIMEOUT)
+        while heard["type"] == "event":  # her own arrival may still be on its way
+            heard = await alice.comm.receive_json_from(timeout=RECEIVE_TIMEOUT)
+        still_busy = not busy.done()
+    finally:
+        release.set()
+        await busy
+    await close_all(alice)
+    assert heard == {"type": "bell"}
+    assert still_busy
+
+
 # --- Commands ---------------------------------------------------------------------------------
 
 
@@ -336,6 +360,22 @@ async def test_round_and_turn_commands_wait_for_the_start(room):
     assert early["code"] == "wrong_state"
     assert again["type"] == "ack"
     assert twice["code"] == "wrong_state"
+
+
+async def test_commands_sent_at_once_from_several_sockets_are_heard_in_seq_order(room):
+    # Bells are sent by each socket's consumer after its call returns, not from the sync thread:
+    # they must still leave in commit order, so a listener never sees a gap it has to sync for.
+    fran, alice, bob = await started(room)
+    listener = await join(room.cookie["bob"], room.session)
+    first = (await listener.snapshot())["seq"]
+    senders = [fran, alice, bob]
+    ids = [[await s.send("message.post", text=f"{n}-{i}") for i in range(5)] for n, s in enumerate(senders)]
+    acks = [[await s.reply(i) for i in sent] for s, sent in zip(senders, ids, strict=True)]
+    heard = [(await listener.event("message.posted"))["seq"] for _ in range(15)]
+    await close_all(fran, alice, bob, listener)
+    assert all(a["type"] == "ack" for sent in acks for a in sent)
+    assert heard == list(range(heard[0], heard[0] + 15))
+    assert heard[0] > first
 
 
 async def test_message_post_is_broadcast_trimmed_and_length_limited(room):

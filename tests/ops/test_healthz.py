@@ -1,8 +1,10 @@
 """/healthz/ answers 200 only when the database, the channel layer and the broker all answer."""
 
+import os
 import socket
 
 import pytest
+from channels.layers import channel_layers, get_channel_layer
 from django.urls import reverse
 
 from config import health
@@ -13,7 +15,8 @@ DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 
 def redis_layer(url: str) -> dict:
-    return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}}
+    backend = "channels_redis.pubsub.RedisPubSubChannelLayer"
+    return {"default": {"BACKEND": backend, "CONFIG": {"hosts": [url]}}}
 
 
 def test_healthz_reports_every_dependency_ok_without_signing_in(client):
@@ -68,3 +71,24 @@ def test_healthz_is_503_when_the_database_fails(client, monkeypatch):
 
 def test_healthz_refuses_post(client):
     assert client.post(reverse("healthz")).status_code == 405
+
+
+@pytest.mark.services
+async def test_the_channel_layer_check_leaves_no_subscription_behind(settings):
+    # The pub/sub layer keeps a channel (and its Redis subscription) until a receive on it is
+    # cancelled: a probe every 15 s must not add one each time.
+    url = os.environ.get("REDIS_URL", "")
+    if not url.startswith("redis://"):
+        pytest.fail("this test needs Redis: set REDIS_URL")
+    settings.CHANNEL_LAYERS = redis_layer(url)
+    channel_layers.backends.clear()
+    try:
+        layer = get_channel_layer()
+        assert await health.check_channel_layer()
+        assert await health.check_channel_layer()
+        loop_layer = layer._get_layer()
+        assert loop_layer.channels == {}
+        assert all(not shard._subscribed_to for shard in loop_layer._shards)
+    finally:
+        await get_channel_layer().flush()
+        channel_layers.backends.clear()

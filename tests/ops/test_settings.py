@@ -130,7 +130,7 @@ def test_database_url_picks_postgres_with_a_connect_timeout(load_settings):
 def test_redis_url_picks_the_redis_channel_layer_and_broker(load_settings):
     loaded = load_settings(REDIS_URL="redis://cache.example.org:6379/3", CHANNEL_PREFIX="ward")
     layer = loaded.CHANNEL_LAYERS["default"]
-    assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert layer["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     assert layer["CONFIG"] == {"hosts": ["redis://cache.example.org:6379/3"], "prefix": "ward"}
     assert loaded.CELERY_BROKER_URL == "redis://cache.example.org:6379/3"
 
