@@ -1,7 +1,9 @@
 """Known repeat-free designs the mixing planner starts from when nothing breaks the symmetry.
 
-Each function returns rounds of circles of person indices `0..people-1` in which nobody meets
-anyone twice, or fewer rounds (or none) when the design does not reach that far. The planner
+`affine_rounds` and `punctured_rounds` return rounds of circles of person indices
+`0..people-1` in which nobody meets anyone twice, or fewer rounds (or none) when the design does
+not reach that far. `shifted_search` returns a full plan made of shifted base rounds, repeat-free
+when its search finds one and otherwise the one with fewest repeats it found. The planner
 relabels people at random before use, so these fixed labels carry no meaning. Pure Python.
 """
 
@@ -132,137 +134,238 @@ def punctured_rounds(groups: int, size: int, rounds: int) -> list[list[list[int]
     return out
 
 
-class _Shifted:
-    """Base rounds, each shifted m times to make the plan, with the plan's repeats kept up to date.
+def _shifted_rounds(people: int, m: int, bases: list[list[list[int]]]) -> list[list[list[int]]]:
+    """The plan made by shifting each base round m times.
 
-    People are `layers` copies of Z_m plus a few fixed people; shift r adds r to everyone's Z_m
-    coordinate. A shift maps a pair to a pair of the same kind (same layers, same difference),
-    so each base pair covers m consecutive positions of its kind's cycle and overlaps are exactly
-    the plan's repeats. Adding or removing one pair updates the count in O(m).
+    People are copies ("layers") of Z_m plus the few left over (people mod m), who stay fixed;
+    shift r adds r to everyone's Z_m coordinate. A shift maps a pair to a pair of the same layers
+    and difference, which is what `_pair_orbits` counts on.
     """
-
-    def __init__(self, people: int, m: int, bases: list[list[list[int]]]):
-        self.people, self.m, self.fixed = people, m, m * (people // m)
-        self.bases = bases
-        self.cover: dict[tuple, list[int]] = {}
-        self.repeats = 0
-        for base in bases:
-            for circle in base:
-                for i, p in enumerate(circle):
-                    for q in circle[i + 1 :]:
-                        self._count(p, q, 1)
-
-    def _slots(self, p: int, q: int) -> tuple[list[int], int, int]:
-        """The cycle of positions of this pair's kind, and where the pair's m shifts start."""
-        m, fixed = self.m, self.fixed
-        if p > q:
-            p, q = q, p
-        if p >= fixed:  # two fixed people meet in every shift: one slot, counted m times
-            key, pos, cycle = (p, q), 0, 1
-        elif q >= fixed:
-            key, pos, cycle = (q, p // m), p % m, m
-        else:
-            x, y, lx, ly = p % m, q % m, p // m, q // m
-            if lx == ly:
-                d = (y - x) % m
-                if d > m - d:
-                    x, d = y, m - d
-                cycle = m // 2 if 2 * d == m else m
-                key, pos = (-1, lx, d), x % cycle
-            else:
-                key, pos, cycle = (-2, lx, ly, (y - x) % m), x, m
-        seen = self.cover.get(key)
-        if seen is None:
-            seen = self.cover[key] = [0] * cycle
-        return seen, pos, cycle
-
-    def _count(self, p: int, q: int, sign: int) -> None:
-        seen, pos, cycle = self._slots(p, q)
-        for j in range(pos, pos + self.m):
-            k = j % cycle
-            if sign > 0:
-                self.repeats += seen[k] > 0
-                seen[k] += 1
-            else:
-                seen[k] -= 1
-                self.repeats -= seen[k] > 0
-
-    def rounds(self) -> list[list[list[int]]]:
-        m, fixed = self.m, self.fixed
-        return [
-            [[p if p >= fixed else (p // m) * m + (p % m + r) % m for p in circle] for circle in base]
-            for base in self.bases
-            for r in range(m)
-        ]
+    fixed = m * (people // m)
+    return [
+        [[p if p >= fixed else (p // m) * m + (p % m + r) % m for p in circle] for circle in base]
+        for base in bases
+        for r in range(m)
+    ]
 
 
-class _OutOfSteps(Exception):
-    """This attempt at a shifted design used its step allowance (or the clock ran out)."""
+def _shift_orders(people: int, size: int, rounds: int) -> list[int]:
+    """The shift counts m (largest first) for which `rounds` is a whole number of m-shifted bases."""
+    circles = people // size
+    if people % size or circles < 2:
+        return []
+    return [m for m in range(rounds, 2, -1) if rounds % m == 0 and people // m and people % m <= circles]
 
 
-def _complete(state: _Shifted, b: int, unplaced: list[int], size: int, budget: list, rng) -> bool:
-    """Fill base round b (then the later ones) with circles that keep the plan repeat-free.
+# Tabu settings for `shifted_search` (tuned on 32 people in fours for 10 rounds).
+_SHIFT_TENURE_MIN, _SHIFT_TENURE_SPAN = 4, 8
+_SHIFT_STALL = 150  # steps without a new best before restarting from it, shaken
+_SHIFT_CANDIDATES = 8  # people in a clash whose swaps are scored per step
+_SHIFT_FRESH = 10  # every 10th restart shakes the best plan thoroughly
 
-    Depth-first: the lowest unplaced person takes partners in random order, and a partner is
-    tried only if every pair so far is of a kind no other base pair has used on those shifts.
-    `budget` is [steps left, deadline].
+
+def _pair_orbits(people: int, m: int) -> tuple[list[int], list[int]]:
+    """Every pair's orbit under the shift (see `_shifted_rounds`) and what its first use costs.
+
+    Returns a flat people*people table of orbit numbers and, per orbit, the repeats one base pair
+    of it brings: a base pair meets in all m shifted rounds, so an orbit of length c (m, m/2 for a
+    pair half a cycle apart, 1 for two fixed people) is met m/c times each, m - c repeats in all;
+    each further base pair of the same orbit brings m more.
     """
-    if not unplaced:
-        return b + 1 == len(state.bases) or _complete(
-            state, b + 1, list(range(state.people)), size, budget, rng
-        )
-    pool = unplaced[1:]
-    rng.shuffle(pool)
-
-    def extend(circle: list[int], start: int) -> bool:
-        if len(circle) == size:
-            if _complete(state, b, [p for p in unplaced if p not in circle], size, budget, rng):
-                state.bases[b].append(circle)
-                return True
-            return False
-        for index in range(start, len(pool)):
-            budget[0] -= 1
-            if budget[0] < 0 or (budget[0] % 256 == 0 and time.perf_counter() > budget[1]):
-                raise _OutOfSteps
-            q = pool[index]
-            for r in circle:
-                state._count(r, q, 1)
-            if state.repeats == 0 and extend([*circle, q], index + 1):
-                return True
-            for r in circle:
-                state._count(r, q, -1)
-        return False
-
-    return extend([unplaced[0]], 0)
+    fixed = m * (people // m)
+    shift = [p if p >= fixed else (p // m) * m + (p % m + 1) % m for p in range(people)]
+    orbit = [-1] * (people * people)
+    first: list[int] = []
+    for p in range(people):
+        for q in range(p + 1, people):
+            a, b, length = p, q, 0
+            while orbit[a * people + b] < 0:
+                orbit[a * people + b] = orbit[b * people + a] = len(first)
+                a, b = shift[a], shift[b]
+                length += 1
+            if length:
+                first.append(m - length)
+    return orbit, first
 
 
-def cyclic_rounds(
+def _exchange(
+    uses: list[int], first: list[int], m: int, row_x: list[int], row_y: list[int], rest_x, rest_y
+) -> int:
+    """x leaves its circle mates `rest_x` for y's, `rest_y`, and y the reverse; returns the repeats change.
+
+    `row_x` and `row_y` are x's and y's rows of the orbit table. Calling it again with the two
+    rows exchanged undoes it, which is how a move is evaluated.
+    """
+    delta = 0
+    for rest, leaving, joining in ((rest_x, row_x, row_y), (rest_y, row_y, row_x)):
+        for c in rest:
+            k = leaving[c]
+            u = uses[k] - 1
+            uses[k] = u
+            delta -= m if u else first[k]
+            k = joining[c]
+            u = uses[k]
+            uses[k] = u + 1
+            delta += m if u else first[k]
+    return delta
+
+
+def shifted_search(
     people: int, size: int, rounds: int, *, seconds: float, rng: random.Random
 ) -> list[list[list[int]]]:
-    """A repeat-free plan made of shifted base rounds, if a short search finds one; else [].
+    """The plan of shifted base rounds (`_shifted_rounds`) with fewest repeats found in `seconds`.
 
-    For each m dividing `rounds` (largest first, m >= 3) it searches rounds/m base rounds (see
-    `_Shifted`) depth-first, restarting in a new random order with a doubled step allowance
-    until its share of `seconds` is spent. Only base rounds are searched, which is tiny next to
-    the whole plan: Kirkman's 15 schoolgirls (m = 7) and 18 people in threes for 8 rounds
-    (m = 4, two base rounds) take well under a second. Cohorts over 120 people are skipped
-    (the search recurses once per person placed).
+    Each m for which `rounds` is a whole number of m-shifted base rounds first gets a sixth of the
+    time split between them (stopping at a repeat-free plan); the m that came closest gets the
+    rest, from where it stopped. Only the base rounds are searched (`_shift_tabu`), which is
+    tiny next to the whole plan: Kirkman's 15 schoolgirls (m = 7) and 18 people in threes for 8
+    rounds (m = 4, two base rounds) take milliseconds. 32 people in fours for 10 rounds has no
+    repeat-free plan from one base round shifted 10 times (an exhaustive search found none), but
+    the search often reaches ones with a single clash (10 repeats) in a few thousand steps, where a
+    search over all 10 rounds stalls above 20. Returns [] when no m applies.
     """
-    circles = people // size
-    if people % size or circles < 2 or people > 120:
+    ms = _shift_orders(people, size, rounds)
+    if not ms:
         return []
-    ms = [m for m in range(rounds, 2, -1) if rounds % m == 0 and people // m and people % m <= circles]
-    # Several base rounds are harder to find than one, so their searches get a larger share.
-    shares = sum(rounds // m for m in ms)
+    deadline = time.perf_counter() + seconds
+    tried = []
+    order = list(range(people))
     for m in ms:
-        deadline = time.perf_counter() + seconds * (rounds // m) / shares
-        allowance = 1000
-        while time.perf_counter() < deadline:
-            state = _Shifted(people, m, [[] for _ in range(rounds // m)])
-            try:
-                if _complete(state, 0, list(range(people)), size, [allowance, deadline], rng):
-                    return state.rounds()
-                break  # searched to the end: no such design for this m
-            except _OutOfSteps:
-                allowance *= 2
-    return []
+        bases = []
+        for _ in range(rounds // m):
+            rng.shuffle(order)
+            bases.append([order[i : i + size] for i in range(0, people, size)])
+        bases, repeats = _shift_tabu(people, size, m, bases, seconds / (6 * len(ms)), rng)
+        if not repeats:
+            return _shifted_rounds(people, m, bases)
+        tried.append((repeats, m, bases))
+    _, m, bases = min(tried, key=lambda t: t[0])
+    bases, _ = _shift_tabu(people, size, m, bases, deadline - time.perf_counter(), rng)
+    return _shifted_rounds(people, m, bases)
+
+
+def _shift_tabu(
+    people: int, size: int, m: int, bases: list[list[list[int]]], seconds: float, rng: random.Random
+) -> tuple[list[list[list[int]]], int]:
+    """Tabu search from these base rounds; returns the best bases found and their plan's repeats.
+
+    A step swaps two people between circles of a base round, one of them in a clash, scored by the
+    change in the whole plan's repeats (`_pair_orbits`); a swapped person may not go back for a
+    few steps unless that beats the best, and a long stall restarts from the best, shaken.
+    """
+    orbit, first = _pair_orbits(people, m)
+    rows = [orbit[p * people : (p + 1) * people] for p in range(people)]
+    bases = [[c[:] for c in base] for base in bases]
+
+    def load(plan: list[list[list[int]]]) -> tuple[list[list[int]], list[int], int]:
+        uses = [0] * len(first)
+        where = []
+        for base in plan:
+            seat = [0] * people
+            for ci, circle in enumerate(base):
+                for i, p in enumerate(circle):
+                    seat[p] = ci
+                    for q in circle[i + 1 :]:
+                        uses[rows[p][q]] += 1
+            where.append(seat)
+        return where, uses, sum((u - 1) * m + f for u, f in zip(uses, first, strict=True) if u)
+
+    where, uses, repeats = load(bases)
+    best, best_bases = repeats, [[c[:] for c in base] for base in bases]
+    deadline = time.perf_counter() + seconds
+    tabu: dict[tuple[int, int, int], int] = {}
+    step = stall = restarts = 0
+    while best and time.perf_counter() < deadline:
+        step += 1
+        move, move_delta, ties = None, 0, 0
+        for bi, base in enumerate(bases):
+            seat = where[bi]
+            clashing = [
+                p
+                for circle in base
+                for p in circle
+                if any(q != p and (uses[rows[p][q]] > 1 or first[rows[p][q]]) for q in circle)
+            ]
+            if len(clashing) > _SHIFT_CANDIDATES:
+                clashing = rng.sample(clashing, _SHIFT_CANDIDATES)
+            # A move is scored exactly, by making it and undoing it: the orbits are so few (52 for
+            # 32 people shifted 10 times) that the changed pairs often share one, so scoring
+            # pair by pair would misjudge about a third of the moves. a leaves once for all b.
+            for a in clashing:
+                ca, row_a = seat[a], rows[a]
+                rest_a = [c for c in base[ca] if c != a]
+                leave = 0
+                for c in rest_a:
+                    k = row_a[c]
+                    u = uses[k] - 1
+                    uses[k] = u
+                    leave -= m if u else first[k]
+                for cb, circle_b in enumerate(base):
+                    if cb == ca:
+                        continue
+                    tabu_a = tabu.get((bi, a, cb), 0) > step
+                    for b in circle_b:
+                        row_b = rows[b]
+                        rest_b = [d for d in circle_b if d != b]
+                        delta = leave
+                        for d in rest_b:
+                            k = row_b[d]
+                            u = uses[k] - 1
+                            uses[k] = u
+                            delta -= m if u else first[k]
+                        for c in rest_a:
+                            k = row_b[c]
+                            u = uses[k]
+                            uses[k] = u + 1
+                            delta += m if u else first[k]
+                        for d in rest_b:
+                            k = row_a[d]
+                            u = uses[k]
+                            uses[k] = u + 1
+                            delta += m if u else first[k]
+                        for d in rest_b:
+                            uses[row_b[d]] += 1
+                            uses[row_a[d]] -= 1
+                        for c in rest_a:
+                            uses[row_b[c]] -= 1
+                        if tabu_a or tabu.get((bi, b, ca), 0) > step:
+                            if repeats + delta >= best:
+                                continue
+                        if move is None or delta < move_delta:
+                            move, move_delta, ties = (bi, a, b), delta, 1
+                        elif delta == move_delta:
+                            ties += 1
+                            if rng.randrange(ties) == 0:
+                                move = (bi, a, b)
+                for c in rest_a:
+                    uses[row_a[c]] += 1
+        stall += 1
+        if move is not None:
+            bi, a, b = move
+            seat, base = where[bi], bases[bi]
+            ca, cb = seat[a], seat[b]
+            rest_a = [c for c in base[ca] if c != a]
+            rest_b = [d for d in base[cb] if d != b]
+            repeats += _exchange(uses, first, m, rows[a], rows[b], rest_a, rest_b)
+            base[ca][base[ca].index(a)] = b
+            base[cb][base[cb].index(b)] = a
+            seat[a], seat[b] = cb, ca
+            tenure = _SHIFT_TENURE_MIN + rng.randrange(_SHIFT_TENURE_SPAN)
+            tabu[(bi, a, ca)] = tabu[(bi, b, cb)] = step + tenure
+            if repeats < best:
+                best, best_bases, stall = repeats, [[c[:] for c in base] for base in bases], 0
+        if stall > _SHIFT_STALL:
+            # Stuck: go back to the best plan and shake it with a few random swaps, or now and
+            # then with many (a fresh start that keeps the best in hand).
+            restarts += 1
+            bases = [[c[:] for c in base] for base in best_bases]
+            shake = people if restarts % _SHIFT_FRESH == 0 else 1 + rng.randrange(3)
+            for _ in range(shake):
+                base = rng.choice(bases)
+                ca, cb = rng.sample(range(len(base)), 2)
+                ia, ib = rng.randrange(size), rng.randrange(size)
+                base[ca][ia], base[cb][ib] = base[cb][ib], base[ca][ia]
+            where, uses, repeats = load(bases)
+            tabu.clear()
+            stall = 0
+    return best_bases, best

@@ -22,9 +22,12 @@ time budget runs out, and returns the best plan seen.
 When nothing breaks the symmetry (no history, no absences, no past rounds, equal circles), known
 designs from `circles.designs` are tried first, relabelled at random so forbidden pairs can be
 kept apart: the affine plane over a finite field (`affine_rounds`), the same plane minus a point
-(`punctured_rounds`) and plans made by shifting a few base rounds found by depth-first search
-(`cyclic_rounds`). Local search alone rarely finds these for tight instances (Kirkman's
-schoolgirls, 18 people in threes for 8 rounds, 80 people in circles of 8) within seconds.
+(`punctured_rounds`) and plans made by shifting a few base rounds, found by a tabu search over
+those base rounds only (`shifted_search`). Local search over whole plans rarely finds these for
+tight instances (Kirkman's schoolgirls, 18 people in threes for 8 rounds, 80 people in circles
+of 8) within seconds. When no design covers every round, the best shifted plan (repeats and
+all) is what the search over whole plans has to beat: for 32 people in fours over 10 rounds,
+where the 9 affine rounds have no repeat-free 10th, it is usually the better one.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-from circles.designs import affine_rounds, cyclic_rounds, punctured_rounds
+from circles.designs import affine_rounds, punctured_rounds, shifted_search
 
 
 class InfeasiblePlan(ValueError):
@@ -589,19 +592,28 @@ class _Search:
     ):
         self.n = n
         self.geometry: list[list[list[int]]] = []
+        self.alternative: list[list[list[int]]] = []
         if symmetric:
             size, wanted = free[0][2][0], len(free)
             self.geometry = max(
                 affine_rounds(n // size, size, wanted), punctured_rounds(n // size, size, wanted), key=len
             )
             # Share of everyone's possible partners each person must meet: above 3/4, local
-            # search alone rarely gets to zero repeats (18 people in threes for 8 rounds), so a
-            # third of the budget goes to a shifted design. Looser cohorts, and any with forbidden
+            # search alone rarely gets to zero repeats (18 people in threes for 8 rounds), so
+            # half the budget goes to a search over shifted base rounds. Its plan replaces a
+            # partial design when repeat-free, else it is the best plan to beat (see `run`):
+            # for 32 people in fours, 10 rounds, its single clash (10 repeats) beats the best
+            # completion of the 9 affine rounds (16). Looser cohorts, and any with forbidden
             # pairs (which a design seldom keeps apart), go straight to the search.
             tight = wanted * (size - 1) >= 0.75 * (n - 1)
             if len(self.geometry) < wanted and tight and not any(forbid):
-                cyclic = cyclic_rounds(n, size, wanted, seconds=(deadline - time.perf_counter()) / 3, rng=rng)
-                self.geometry = cyclic or self.geometry
+                shifted = shifted_search(
+                    n, size, wanted, seconds=(deadline - time.perf_counter()) / 2, rng=rng
+                )
+                if shifted and evaluate_rounds(shifted)[1] == 0:
+                    self.geometry = shifted
+                else:
+                    self.alternative = shifted
         self.free = free
         self.base = base
         self.forbid = forbid
@@ -728,12 +740,20 @@ class _Search:
             return [], 0, True
         # A geometric seed that covers every round is already optimal. A partial one (9 of the
         # 10 rounds of 8-4-10) is first kept fixed while the rest is searched, then released:
-        # starting from its best completion beats starting greedy.
+        # starting from its best completion beats starting greedy. A full shifted plan with
+        # repeats, if any, is the best to beat from the start.
         self._construct(geometric=bool(self.geometry))
+        start = [[c[:] for c in round_] for round_ in self.circles]
         kept = len(self.geometry) if len(self.geometry) < len(self.free) else 0
         release_at = time.perf_counter() + (self.deadline - time.perf_counter()) / 4
         best_obj = self._objective()
         best = [[c[:] for c in round_] for round_ in self.circles]
+        if self.alternative:
+            # The search still starts from the partial design, whose completion may do better.
+            self._load(self.alternative)
+            if self._objective() < best_obj:
+                best_obj, best = self._objective(), [[c[:] for c in round_] for round_ in self.circles]
+            self._load(start)
         floor = self.team_floor
         rng = self.rng
         it = 0

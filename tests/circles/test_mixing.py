@@ -3,6 +3,7 @@
 import io
 import json
 import random
+from collections import Counter
 from itertools import combinations
 
 import pytest
@@ -11,7 +12,7 @@ from django.core.management.base import CommandError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from circles.designs import affine_rounds, cyclic_rounds, punctured_rounds
+from circles.designs import _pair_orbits, _shifted_rounds, affine_rounds, punctured_rounds, shifted_search
 from circles.mixing import (
     InfeasiblePlan,
     circle_count,
@@ -127,7 +128,7 @@ def test_geometric_designs_are_repeat_free(design, groups, size, rounds):
 
 
 def test_shifting_a_searched_base_round_solves_kirkmans_schoolgirls():
-    plan = cyclic_rounds(15, 3, 7, seconds=5.0, rng=random.Random(1))
+    plan = shifted_search(15, 3, 7, seconds=5.0, rng=random.Random(1))
     assert len(plan) == 7
     assert all(sorted(p for c in round_ for p in c) == list(range(15)) for round_ in plan)
     assert evaluate_rounds(plan)[1] == 0
@@ -135,10 +136,49 @@ def test_shifting_a_searched_base_round_solves_kirkmans_schoolgirls():
 
 def test_two_shifted_base_rounds_seat_eighteen_people_in_threes_for_eight_rounds():
     # No single base round works here (m = 8 leaves 4 repeats); two rounds shifted 4 times do.
-    plan = cyclic_rounds(18, 3, 8, seconds=6.0, rng=random.Random(1))
+    plan = shifted_search(18, 3, 8, seconds=6.0, rng=random.Random(1))
     assert len(plan) == 8
     assert all(sorted(p for c in round_ for p in c) == list(range(18)) for round_ in plan)
     assert evaluate_rounds(plan)[1] == 0
+
+
+@pytest.mark.parametrize(("people", "m"), [(32, 10), (32, 5), (15, 7), (18, 4)])
+def test_pair_orbit_costs_add_up_to_the_shifted_plans_repeats(people, m):
+    # The search scores base rounds by orbit costs; they must equal the expanded plan's repeats,
+    # including pairs half a cycle apart and the fixed people (32 people shifted 10 times).
+    rng = random.Random(people * m)
+    orbit, first = _pair_orbits(people, m)
+    for _ in range(5):
+        bases = []
+        for _ in range(2):
+            order = list(range(people))
+            rng.shuffle(order)
+            bases.append([order[i : i + people // 8 or 2] for i in range(0, people, people // 8 or 2)])
+        uses = Counter(orbit[p * people + q] for base in bases for c in base for p, q in combinations(c, 2))
+        cost = sum((u - 1) * m + first[k] for k, u in uses.items())
+        assert cost == evaluate_rounds(_shifted_rounds(people, m, bases))[1]
+
+
+# One base round for 32 people in fours, shifted 10 times: a single clash, 10 repeats.
+NEAR_BASE = [[8, 17, 21, 29], [4, 12, 23, 31], [6, 7, 9, 24], [1, 5, 11, 25]]
+NEAR_BASE += [[2, 13, 19, 28], [10, 20, 26, 27], [3, 15, 16, 18], [0, 14, 22, 30]]
+
+
+def test_a_shifted_plan_with_repeats_is_kept_when_it_beats_the_partial_design(monkeypatch):
+    # The 9 affine rounds have no repeat-free 10th round; without a search step (iterations=0)
+    # the planner returns the better of their greedy completion and the shifted plan.
+    near = _shifted_rounds(32, 10, [NEAR_BASE])
+    assert evaluate_rounds(near)[1] == 10
+    monkeypatch.setattr("circles.mixing.shifted_search", lambda *args, **kwargs: near)
+    plan = plan_mixing(32, 4, 10, seconds=5.0, seed=3, iterations=0)
+    assert_valid(plan, 32, 4)
+    assert plan.repeats == 10
+    # A worse one (everyone in the same circles every round) is not.
+    same = [[list(range(i, i + 4)) for i in range(0, 32, 4)]] * 10
+    monkeypatch.setattr("circles.mixing.shifted_search", lambda *args, **kwargs: same)
+    plan = plan_mixing(32, 4, 10, seconds=5.0, seed=3, iterations=0)
+    assert_valid(plan, 32, 4)
+    assert 10 < plan.repeats < evaluate_rounds(same)[1]
 
 
 def test_eighty_people_in_circles_of_eight_meet_nobody_twice_in_eight_cycles():
