@@ -6,6 +6,7 @@ cannot let markup through.
 """
 
 import re
+from functools import lru_cache
 
 import nh3
 from django.utils.html import escape
@@ -30,6 +31,10 @@ def _linkify(line: str) -> str:
     return "".join(parts)
 
 
+# A thread page renders twenty perspectives that rarely change; the same text always gives the
+# same HTML, so recent results are kept (about 1 ms of a page's 10 ms otherwise; at most 512
+# texts of up to 10,000 characters).
+@lru_cache(maxsize=512)
 def render_text(text: str) -> SafeString:
     text = (text or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     if not text:

@@ -76,12 +76,35 @@ def _reply_url(reply) -> str:
     return reverse("reflections:thread", args=[reply.thread_id]) + f"?page={page}#reply-{reply.pk}"
 
 
+# A perspective's own addresses, as attributes the perspective list reads.
+REPLY_URLS = {
+    "affirm_url": "reflections:reply-affirm",
+    "edit_url": "reflections:reply-edit",
+    "delete_url": "reflections:reply-delete",
+}
+_ID_PLACEHOLDER = 987654321
+
+
+def _with_reply_urls(replies) -> None:
+    """Set each perspective's addresses. reverse() costs about 30 µs a call and a thread page shows
+    twenty perspectives with two or three each, so each route is reversed once and filled in."""
+    patterns = {
+        attribute: reverse(name, args=[_ID_PLACEHOLDER]).replace(str(_ID_PLACEHOLDER), "{}")
+        for attribute, name in REPLY_URLS.items()
+    }
+    for reply in replies:
+        for attribute, pattern in patterns.items():
+            setattr(reply, attribute, pattern.format(reply.pk))
+
+
 def _thread_page(request: HttpRequest, thread: Thread, *, view=None, reply_form=None, takeaway_form=None):
     """The thread page; after a refused form, the same page with that form's errors and text."""
+    view = view or selectors.thread_page(user=request.user, thread=thread, page=request.GET.get("page"))
+    _with_reply_urls(view.replies.object_list)
     context = {
         "circle": thread.circle,
         "thread": thread,
-        "view": view or selectors.thread_page(user=request.user, thread=thread, page=request.GET.get("page")),
+        "view": view,
         "reply_form": reply_form or ReplyForm(),
         "takeaway_form": takeaway_form or TakeawayForm(initial={"takeaway": thread.takeaway}),
         "now": timezone.now(),
@@ -234,8 +257,9 @@ def replies_after(request: HttpRequest, pk: int) -> HttpResponse:
     if after is None:
         return HttpResponse("after must be a perspective id", status=400, content_type="text/plain")
     replies = selectors.replies_after(user=request.user, thread=thread, after_id=after)
+    _with_reply_urls(replies)
     services.thread_mark_read(user=request.user, thread=thread)
-    context = {"thread": thread, "replies": replies, "now": timezone.now(), "previous_read_at": None}
+    context = {"thread": thread, "replies": replies}
     return render(request, "reflections/_replies.html", context)
 
 

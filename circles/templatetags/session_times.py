@@ -1,4 +1,5 @@
-"""Date filters for session lists, which format up to 30 datetimes on the member home.
+"""Date filters for pages that format many datetimes: session lists (up to 30 on the member
+home) and perspectives (20 a thread page).
 
 Django's `date` filter costs 50-80 µs a call (format and translation look-ups on every call);
 these write the same text in a few microseconds. Like `date`, they show the active time zone
@@ -35,3 +36,12 @@ def day_and_time(value: datetime | None) -> str:
 def clock_time(value: datetime | None) -> str:
     """ "14:00": the same as `value|date:"H:i"`."""
     return f"{timezone.localtime(value):%H:%M}" if value else ""
+
+
+@register.filter
+def date_and_time(value: datetime | None) -> str:
+    """ "11 Mar 2026, 14:00": the same as `value|date:"j M Y, H:i"`."""
+    if not value:
+        return ""
+    local = timezone.localtime(value)
+    return f"{local.day} {MONTHS[local.month - 1]} {local.year}, {local:%H:%M}"

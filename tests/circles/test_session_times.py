@@ -1,4 +1,4 @@
-"""The session lists' date filters write exactly what Django's `date` filter would."""
+"""The date filters for session lists and perspectives write exactly what Django's `date` filter would."""
 
 import zoneinfo
 from datetime import UTC, datetime, timedelta
@@ -7,7 +7,7 @@ import pytest
 from django.template import engines
 from django.utils import timezone
 
-from circles.templatetags.session_times import clock_time, day_and_time, iso_utc
+from circles.templatetags.session_times import clock_time, date_and_time, day_and_time, iso_utc
 
 ZONES = ["Europe/London", "America/New_York", "Asia/Kolkata", "Pacific/Chatham", "UTC"]
 # Around both 2025 clock changes in London and New York, a day start, a year end, odd minutes.
@@ -26,13 +26,14 @@ MOMENTS = [
 def test_the_filters_match_djangos_date_filter(zone):
     django_date = engines["django"].from_string(
         "{% load tz %}{% timezone zone %}{{ v|utc|date:'c' }}|{{ v|date:'D j M, H:i' }}|{{ v|date:'H:i' }}"
+        "|{{ v|date:'j M Y, H:i' }}"
         "{% endtimezone %}"
     )
     with timezone.override(zoneinfo.ZoneInfo(zone)):
         for moment in MOMENTS:
-            ours = f"{iso_utc(moment)}|{day_and_time(moment)}|{clock_time(moment)}"
+            ours = f"{iso_utc(moment)}|{day_and_time(moment)}|{clock_time(moment)}|{date_and_time(moment)}"
             assert ours == django_date.render({"v": moment, "zone": zone}), moment
 
 
 def test_nothing_is_written_for_no_value():
-    assert iso_utc(None) == day_and_time(None) == clock_time(None) == ""
+    assert iso_utc(None) == day_and_time(None) == clock_time(None) == date_and_time(None) == ""
