@@ -457,7 +457,8 @@ def _session_invitation(session: CircleSession) -> bytes:
 # NUL never reaches a rendered template (forms refuse it) and escaping leaves it as it is.
 _PERSON, _UNSUBSCRIBE = "\x00person\x00", "\x00unsubscribe\x00"
 _STAND_INS = re.compile("\x00(?:person|unsubscribe)\x00")
-_TOKEN = "token"
+# Reversed in place of a signed unsubscribe token, to split the address around where each goes.
+_ADDRESS_SLOT = "slot"
 
 
 class _Parts(NamedTuple):
@@ -495,8 +496,8 @@ class MessageCache:
         self._subjects: dict[str, str] = {}
         self.preferences_url = settings.SITE_URL + reverse("accounts:profile")
         # Tokens are URL-safe base64 and colons, which reverse() leaves as they are.
-        link = settings.SITE_URL + reverse("notifications:unsubscribe", args=[_TOKEN])
-        self._unsubscribe = link.rpartition(_TOKEN)[::2]
+        link = settings.SITE_URL + reverse("notifications:unsubscribe", args=[_ADDRESS_SLOT])
+        self._unsubscribe = link.rpartition(_ADDRESS_SLOT)[::2]
         self._parts: dict[tuple, _Parts] = {}
         self._invitations: dict[tuple, bytes] = {}
 
