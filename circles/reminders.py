@@ -453,7 +453,8 @@ def _session_invitation(session: CircleSession) -> bytes:
 
 
 # What differs between the people getting one kind of reminder about one session in one zone. The
-# parts are rendered once with these stand-ins and each person's (escaped) values put in after.
+# parts are rendered once with these stand-ins and each person's values put in after (escaped in
+# the HTML part only: the plain-text parts are rendered without HTML escaping).
 # NUL never reaches a rendered template (forms refuse it) and escaping leaves it as it is.
 _PERSON, _UNSUBSCRIBE = "\x00person\x00", "\x00unsubscribe\x00"
 _STAND_INS = re.compile("\x00(?:person|unsubscribe)\x00")
@@ -568,8 +569,11 @@ def reminder_email(row: Reminder, *, connection=None, cache: MessageCache | None
     cache = cache or MessageCache()
     user, parts = row.user, cache.parts(row)
     unsubscribe_url = cache.unsubscribe_url(user)
-    values = {_PERSON: escape(user.display_name), _UNSUBSCRIBE: escape(unsubscribe_url)}
-    subject, text, html = (_STAND_INS.sub(lambda m: values[m[0]], part) for part in parts)
+    # The plain-text parts are rendered without HTML escaping; only the HTML part gets escaped values.
+    plain = {_PERSON: user.display_name, _UNSUBSCRIBE: unsubscribe_url}
+    escaped = {stand_in: escape(value) for stand_in, value in plain.items()}
+    subject, text = (_STAND_INS.sub(lambda m: plain[m[0]], part) for part in (parts.subject, parts.text))
+    html = _STAND_INS.sub(lambda m: escaped[m[0]], parts.html)
     recipient = _address(user.email)
     headers = {
         "Message-ID": message_id(row),

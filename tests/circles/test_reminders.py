@@ -152,22 +152,25 @@ def test_people_sharing_a_batch_each_get_their_own_name_and_unsubscribe_link(cir
         assert event["attendee"].params["cn"] == person.display_name
 
 
-def test_names_are_escaped_in_html_and_non_ascii_survives_subject_body_and_invitation(
+def test_names_are_escaped_in_html_only_and_non_ascii_survives_subject_body_and_invitation(
     circle, people, mailoutbox
 ):
     people.member.display_name = "Zoë <b>&</b>"
     people.member.save()
-    circle.name = "Café circle"
+    circle.name = "Café & friends"
     circle.save()
     sweep(datetime(2025, 3, 10, 19, 1, tzinfo=UTC))
     parsed = parsed_email(next(m for m in mailoutbox if m.to == [people.member.email]))
-    assert parsed["Subject"] == "Café circle meets tomorrow"
+    assert parsed["Subject"] == "Café & friends meets tomorrow"
     html = parsed.get_body(("html",)).get_content()
     assert "Hello Zoë &lt;b&gt;&amp;&lt;/b&gt;," in html and "<b>&</b>" not in html
-    assert "<strong>Café circle</strong>" in html
+    assert "<strong>Café &amp; friends</strong>" in html
+    # Plain text is not HTML: the same name and circle as typed, no entities.
+    text = parsed.get_body(("plain",)).get_content()
+    assert "Hello Zoë <b>&</b>," in text and "Café & friends meets tomorrow" in text and "&amp;" not in text
     invite = next(part for part in parsed.walk() if part.get_content_type() == "text/calendar")
     event = icalendar.Calendar.from_ical(invite.get_content()).walk("VEVENT")[0]
-    assert event["attendee"].params["cn"] == "Zoë <b>&</b>" and str(event["summary"]) == "Café circle"
+    assert event["attendee"].params["cn"] == "Zoë <b>&</b>" and str(event["summary"]) == "Café & friends"
 
 
 def test_times_are_shown_in_the_members_own_zone(circle, people, mailoutbox):
