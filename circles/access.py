@@ -26,17 +26,15 @@ def get_circle_for_user(user: User, pk: int, *, write: bool = False) -> Circle:
 
     One query: the viewer's active membership with its circle, in the viewer's organisation.
     """
-    membership = None
-    if user.is_authenticated and user.organisation_id:
-        membership = (
-            Membership.objects.filter(
-                circle_id=pk, user=user, left_at__isnull=True, circle__organisation_id=user.organisation_id
-            )
-            .select_related("circle__template")
-            .first()
-        )
-    if membership is None:
+    if not (user.is_authenticated and user.organisation_id):
         raise Http404("No such circle.")
+    try:
+        # At most one active membership (a constraint); get() skips the ordering first() would add.
+        membership = Membership.objects.select_related("circle__template").get(
+            circle_id=pk, user=user, left_at__isnull=True, circle__organisation_id=user.organisation_id
+        )
+    except Membership.DoesNotExist:
+        raise Http404("No such circle.") from None
     if write and not membership.is_circle_facilitator:
         raise PermissionDenied("Only this circle's facilitators can change it.")
     circle = membership.circle

@@ -18,9 +18,11 @@ from reflections.models import ConcernReport, Intention, JournalEntry, Prompt, R
 
 def get_thread_for_user(user: User, pk: int, *, write: bool = False) -> Thread:
     """The thread, with `.circle` carrying the viewer's membership. `write` means "as its author"."""
-    thread = Thread.objects.select_related("author", "prompt").filter(pk=pk).first()
-    if thread is None:
-        raise Http404("No such thread.")
+    try:
+        # get(), not filter().first(): first() would sort by the model's ordering, a third of the cost.
+        thread = Thread.objects.select_related("author", "prompt").get(pk=pk)
+    except Thread.DoesNotExist:
+        raise Http404("No such thread.") from None
     thread.circle = get_circle_for_user(user, thread.circle_id)
     if write and thread.author_id != user.pk:
         raise PermissionDenied("Only the person who started this thread can change it.")

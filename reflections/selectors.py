@@ -117,9 +117,10 @@ def thread_page(*, user: User, thread: Thread, page: int | str | None = None) ->
     paginator = Paginator(replies, REPLIES_PER_PAGE)
     replies_page = paginator.get_page(page if page else paginator.num_pages)
     replies_page.object_list = list(replies_page.object_list)
-    previous = (
-        ThreadRead.objects.filter(thread=thread, user=user).values_list("last_read_at", flat=True).first()
-    )
+    try:
+        previous = ThreadRead.objects.values_list("last_read_at", flat=True).get(thread=thread, user=user)
+    except ThreadRead.DoesNotExist:
+        previous = None
     _attach_affirmations(user, thread=thread, replies=replies_page.object_list)
     _mark_for_viewer(user, replies_page.object_list, previous_read_at=previous)
     return ThreadPage(thread=thread, replies=replies_page, previous_read_at=previous)

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -238,6 +238,29 @@ def test_replies_after_returns_only_newer_perspectives(circle_people, thread, re
     content = client_for(circle_people.member).get(url, {"after": reply.pk}).content.decode()
     assert f'id="reply-{later.pk}"' in content and f'id="reply-{reply.pk}"' not in content
     assert client_for(circle_people.member).get(url, {"after": "x"}).status_code == 400
+
+
+def test_fetched_perspectives_show_times_in_the_viewers_own_zone(circle_people, thread, reply, client_for):
+    Reply.objects.filter(pk=reply.pk).update(created_at=datetime(2026, 1, 15, 12, 0, tzinfo=UTC))
+    circle_people.member.time_zone = "Pacific/Auckland"  # UTC+13 in January
+    circle_people.member.save(update_fields=["time_zone"])
+    url = reverse("reflections:replies-after", args=[thread.pk])
+    content = client_for(circle_people.member).get(url, {"after": 0}).content.decode()
+    assert "16 Jan 2026, 01:00" in content and "15 Jan 2026" not in content
+
+
+def test_names_on_perspectives_and_affirmations_are_escaped(circle_people, thread, client_for):
+    payload = '<img src=x onerror="alert(1)">Bea'
+    circle_people.bea.display_name = payload
+    circle_people.bea.save(update_fields=["display_name"])
+    services.reply_create(author=circle_people.bea, thread=thread, body="Me too.")
+    services.affirmation_toggle(user=circle_people.bea, thread=thread)
+    page = client_for(circle_people.member).get(reverse("reflections:thread", args=[thread.pk]))
+    content = page.content.decode()
+    assert "<img" not in content
+    escaped = "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;Bea"
+    assert f'class="author">{escaped}</span>' in content
+    assert f"Resonated with 1: {escaped}</p>" in content
 
 
 def test_the_circles_crisis_resources_show_on_its_reflection_pages(circle_people, thread, client_for):
