@@ -22,7 +22,6 @@ def session_room(request: HttpRequest, pk: int) -> HttpResponse:
         "opens_at": opens_at,
         "closes_at": closes_at,
         "organisation": circle.organisation,
-        "crisis_links": list(circle.organisation.crisis_links.all()),
         "rounds": list(circle.template.rounds.all()),
         "viewer_zone": request.user.zone,
     }

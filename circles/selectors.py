@@ -4,7 +4,7 @@ Every query here is bounded by the viewer's own memberships, so a page costs the
 of queries however many circles and sessions there are.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
@@ -135,7 +135,6 @@ class CirclePage:
     recent: list[CircleSession]
     rota: list[RotaRow]
     open_covers: list[CoverRequest]
-    crisis_links: list = field(default_factory=list)
 
 
 def circle_page(circle: Circle, *, viewer: User, now: datetime) -> CirclePage:
@@ -187,7 +186,6 @@ def circle_page(circle: Circle, *, viewer: User, now: datetime) -> CirclePage:
         recent=recent,
         rota=rota,
         open_covers=open_covers,
-        crisis_links=list(circle.organisation.crisis_links.all()),
     )
 
 

@@ -254,7 +254,6 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "cover_form": CoverRequestForm(),
         "viewer_zone": request.user.zone,
         "now": now,
-        "crisis_links": list(session.circle.organisation.crisis_links.all()),
     }
     return render(request, "circles/session_detail.html", context)
 

@@ -18,7 +18,7 @@ from circles.models import (
     Membership,
     SessionTemplate,
 )
-from tests.factories import make_circle, make_person
+from tests.factories import make_circle, make_org, make_person
 
 NOW = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
 Status = CircleSession.Status
@@ -287,6 +287,26 @@ def test_circle_page_shows_crisis_resources_and_the_rota(client_for, people, wor
     assert "Staff support line" in page and "020 7946 0018" in page
     assert people.org.crisis_text[:40] in page
     assert "Facilitation rota" in page
+
+
+def test_a_crisis_resource_edit_shows_on_the_next_page_and_only_in_its_organisation(
+    client_for, people, world
+):
+    link = CrisisLink.objects.create(organisation=people.org, label="Staff support line", phone="0800 1")
+    url = reverse("circles:circle-detail", args=[world[0].pk])
+    assert "Staff support line" in client_for(people.member).get(url).content.decode()
+    link.label = "Night support line"  # as the admin's change would, bypassing any service
+    link.save()
+    people.org.crisis_text = "Call the duty manager first."
+    people.org.save()
+    page = client_for(people.member).get(url).content.decode()
+    assert "Night support line" in page and "Staff support line" not in page
+    assert "Call the duty manager first." in page
+    other = make_person(make_org("Elsewhere"), "Olga Other", is_facilitator=True)
+    other_circle = make_circle(other, "Their circle")
+    their_page = client_for(other).get(reverse("circles:circle-detail", args=[other_circle.pk]))
+    elsewhere = their_page.content.decode()
+    assert "Night support line" not in elsewhere and "Call the duty manager first." not in elsewhere
 
 
 def test_skip_with_a_reason_is_shown_to_members(client_for, people, world):
