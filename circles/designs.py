@@ -152,12 +152,13 @@ def doubled_rounds(groups: int, size: int, rounds: int) -> list[list[list[int]]]
     once, and twins never meet. The signs come from solving those equations (`_solve_gf2`).
 
     That gives 32 people in fours for 10 rounds (every pair but the twins meets once, the most
-    rounds possible) and 18 people in threes for 8. For q = 4 the second plane is a GF(2)-linear
-    relabelling, whose lines meet the first plane's in at most two points (three points on a
-    line of both planes would make the equations inconsistent); for a prime q any relabelling
-    may do. Beyond q = 4 the equations (q^2(q^2 - 1)/2) outnumber the unknowns (2q(q^2 - 1)), so
-    none is tried. The relabellings come from a fixed seed, so the result never varies. Returns
-    [] when the shape does not apply or no relabelling works.
+    rounds possible) and 18 people in threes for 8. Three points on a line of both planes make
+    the equations inconsistent (their three sums add up to 0 in each plane), so for q = 4 the
+    second plane is a GF(2)-linear relabelling: its lines meet the first plane's in at most two
+    points or in a whole line, which the elimination rejects; about half of them work. For q = 3 a random
+    relabelling does (one in five). Beyond q = 4 the equations (q^2(q^2 - 1)/2) outnumber the
+    unknowns (2q(q^2 - 1)), so none is tried. The relabellings come from a fixed seed, so the
+    result never varies. Returns [] when the shape does not apply or no relabelling works.
     """
     q = size
     if groups != 2 * q or not 3 <= q <= 4 or rounds < 1:

@@ -591,17 +591,23 @@ class _Search:
         symmetric: bool,
     ):
         self.n = n
+        self.forbid = forbid
+        self.rng = rng
         self.geometry: list[list[list[int]]] = []
         self.alternative: list[list[list[int]]] = []
         if symmetric:
             size, wanted = free[0][2][0], len(free)
             groups = n // size
-            self.geometry = max(
+            designs = [
                 affine_rounds(groups, size, wanted),
                 punctured_rounds(groups, size, wanted),
                 doubled_rounds(groups, size, wanted),
-                key=len,
-            )
+            ]
+            # The longest design that some relabelling fits around the forbidden pairs: the
+            # doubled planes leave each person one partner never met, so someone kept apart
+            # from two people needs the affine rounds, which leave several.
+            designs.sort(key=len, reverse=True)
+            self.geometry = next((d for d in designs if d and self._template(d)), [])
             # Share of everyone's possible partners each person must meet: above 3/4, local
             # search alone rarely gets to zero repeats (Kirkman's 15 schoolgirls), so half the
             # budget goes to a search over shifted base rounds. Its plan replaces a partial
@@ -621,9 +627,7 @@ class _Search:
                     self.alternative = shifted
         self.free = free
         self.base = base
-        self.forbid = forbid
         self.team = team
-        self.rng = rng
         self.deadline = deadline
         self.max_iterations = iterations
         self.base_repeats = base.repeats
@@ -639,8 +643,8 @@ class _Search:
         c.repeats = self.base.repeats
         return c
 
-    def _template(self) -> list[list[list[int]]]:
-        """The geometric rounds under a random relabelling that keeps forbidden pairs apart, if any.
+    def _template(self, rounds: list[list[list[int]]]) -> list[list[list[int]]]:
+        """These design rounds under a random relabelling that keeps forbidden pairs apart, if any.
 
         People with forbidden partners are placed first, each on a point of the design that
         never shares a circle with the points of their partners placed so far: in a design where
@@ -648,7 +652,7 @@ class _Search:
         that form a matching become those never-met pairs, which a random relabelling would
         almost never manage.
         """
-        rounds, n, rng, forbid = self.geometry, self.n, self.rng, self.forbid
+        n, rng, forbid = self.n, self.rng, self.forbid
         if not rounds:
             return []
         apart = [(1 << n) - 1 - (1 << p) for p in range(n)]  # points never in a circle with p
@@ -685,7 +689,7 @@ class _Search:
 
     def _construct(self, geometric: bool) -> None:
         self.counts = counts = self._fresh_counts()
-        self.circles = self._template() if geometric else []
+        self.circles = self._template(self.geometry) if geometric else []
         for round_ in self.circles:
             for circle in round_:
                 counts.add_circle(circle)

@@ -169,6 +169,17 @@ def test_thirty_two_people_in_fours_meet_nobody_twice_in_ten_cycles_even_with_fo
     assert_valid(plan, 32, 4, forbidden=forbidden)
 
 
+def test_someone_kept_apart_from_two_people_still_gets_the_affine_rounds():
+    # The doubled planes leave everyone a single partner never met, so they cannot keep person 0
+    # from both 1 and 2; the 9 affine rounds can, and the first 9 rounds come from them even
+    # before any search step.
+    forbidden = [(0, 1), (0, 2)]
+    for seed in range(3):
+        plan = plan_mixing(32, 4, 10, forbidden=forbidden, seconds=5.0, seed=seed, iterations=0)
+        assert_valid(plan, 32, 4, forbidden=forbidden)
+        assert [s.repeats for s in plan.stats[:9]] == [0] * 9
+
+
 def test_shifting_a_searched_base_round_solves_kirkmans_schoolgirls():
     plan = shifted_search(15, 3, 7, seconds=5.0, rng=random.Random(1))
     assert len(plan) == 7
