@@ -1,8 +1,8 @@
 """Known repeat-free designs the mixing planner starts from when nothing breaks the symmetry.
 
 `affine_rounds`, `punctured_rounds` and `doubled_rounds` return rounds of circles of person
-indices `0..people-1` in which nobody meets anyone twice, or fewer rounds (or none) when the design does
-not reach that far. `shifted_search` returns a full plan made of shifted base rounds, repeat-free
+indices `0..people-1` in which nobody meets anyone twice, or fewer rounds (or none) when the
+design does not reach that far. `shifted_search` returns a full plan made of shifted base rounds, repeat-free
 when its search finds one and otherwise the one with fewest repeats it found. The planner
 relabels people at random before use, so these fixed labels carry no meaning. Pure Python.
 """
@@ -155,10 +155,11 @@ def doubled_rounds(groups: int, size: int, rounds: int) -> list[list[list[int]]]
     rounds possible) and 18 people in threes for 8. Three points on a line of both planes make
     the equations inconsistent (their three sums add up to 0 in each plane), so for q = 4 the
     second plane is a GF(2)-linear relabelling: its lines meet the first plane's in at most two
-    points or in a whole line, which the elimination rejects; about half of them work. For q = 3 a random
-    relabelling does (one in five). Beyond q = 4 the equations (q^2(q^2 - 1)/2) outnumber the
-    unknowns (2q(q^2 - 1)), so none is tried. The relabellings come from a fixed seed, so the
-    result never varies. Returns [] when the shape does not apply or no relabelling works.
+    points or in a whole line, which the elimination rejects; about half of them work. For q = 3
+    a random relabelling does (one in five). Beyond q = 4 the equations (q^2(q^2 - 1)/2)
+    outnumber the unknowns (2q(q^2 - 1)), so none is tried. The relabellings come from a fixed
+    seed, so the result never varies. Returns [] when the shape does not apply or no
+    relabelling works.
     """
     q = size
     if groups != 2 * q or not 3 <= q <= 4 or rounds < 1:
