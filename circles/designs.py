@@ -1,14 +1,15 @@
 """Known repeat-free designs the mixing planner starts from when nothing breaks the symmetry.
 
-`affine_rounds` and `punctured_rounds` return rounds of circles of person indices
-`0..people-1` in which nobody meets anyone twice, or fewer rounds (or none) when the design does
-not reach that far. `shifted_search` returns a full plan made of shifted base rounds, repeat-free
+`affine_rounds`, `punctured_rounds` and `doubled_rounds` return rounds of circles of person
+indices `0..people-1` in which nobody meets anyone twice, or fewer rounds (or none) when the
+design does not reach that far. `shifted_search` returns a full plan made of shifted base rounds, repeat-free
 when its search finds one and otherwise the one with fewest repeats it found. The planner
 relabels people at random before use, so these fixed labels carry no meaning. Pure Python.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -134,6 +135,127 @@ def punctured_rounds(groups: int, size: int, rounds: int) -> list[list[list[int]
     return out
 
 
+# Relabellings of the second plane `doubled_rounds` tries before giving up (about half work).
+_DOUBLED_ATTEMPTS = 50
+
+
+def doubled_rounds(groups: int, size: int, rounds: int) -> list[list[list[int]]]:
+    """Repeat-free rounds for 2q^2 people in 2q circles of q (q = `size`), up to 2q + 2 of them.
+
+    People come in twins, 2a and 2a + 1 for each point a of the affine plane of order q. The
+    rounds are the plane's q + 1 parallel classes (`affine_rounds`) followed by those of a
+    second plane on the same points, the first one relabelled. A line L becomes two circles:
+    each point a on L sends twin 2a + s(L, a) to the first and the other twin to the second,
+    for signs s in GF(2). Two points lie on one line of each plane, and their twins meet in L's
+    circles when the twin bits differ by s(L, a) + s(L, b); asking the two lines for different
+    sums (one GF(2) equation per pair of points) makes each of the four twin pairs meet exactly
+    once, and twins never meet. The signs come from solving those equations (`_solve_gf2`).
+
+    That gives 32 people in fours for 10 rounds (every pair but the twins meets once, the most
+    rounds possible) and 18 people in threes for 8. Three points on a line of both planes make
+    the equations inconsistent (their three sums add up to 0 in each plane), so for q = 4 the
+    second plane is a GF(2)-linear relabelling: its lines meet the first plane's in at most two
+    points or in a whole line, which the elimination rejects; about half of them work. For q = 3
+    a random relabelling does (one in five). Beyond q = 4 the equations (q^2(q^2 - 1)/2)
+    outnumber the unknowns (2q(q^2 - 1)), so none is tried. The relabellings come from a fixed
+    seed, so the result never varies. Returns [] when the shape does not apply or no
+    relabelling works.
+    """
+    q = size
+    if groups != 2 * q or not 3 <= q <= 4 or rounds < 1:
+        return []
+    plane = affine_rounds(q, q, q + 1)
+    points, classes = q * q, 2 * (q + 1)
+    rng = random.Random(q)  # nosec B311  # a fixed sequence of relabellings to try, not a secret
+    for _attempt in range(_DOUBLED_ATTEMPTS):
+        label = _relabelling(q, rng)
+        both = plane + [[[label[a] for a in line] for line in class_] for class_ in plane]
+        # class_of[plane][a * points + b]: the class of that plane whose line holds a and b.
+        class_of = [[0] * (points * points), [0] * (points * points)]
+        for c, class_ in enumerate(both):
+            table = class_of[c > q]
+            for line in class_:
+                for i, a in enumerate(line):
+                    for b in line[i + 1 :]:
+                        table[a * points + b] = table[b * points + a] = c
+        unknowns = classes * points  # s(L, a) is unknown c * points + a, L the line of class c through a
+        rows = []
+        for a in range(points):
+            for b in range(a + 1, points):
+                row = 1 << unknowns  # right-hand side: the two sums differ
+                for c in (class_of[0][a * points + b], class_of[1][a * points + b]):
+                    row ^= (1 << (c * points + a)) ^ (1 << (c * points + b))
+                rows.append(row)
+        signs = _solve_gf2(rows, unknowns)
+        if signs is None:
+            continue
+        out = []
+        for c, class_ in enumerate(both[:rounds]):
+            circles = []
+            for line in class_:
+                circles.append([2 * a + signs[c * points + a] for a in line])
+                circles.append([2 * a + 1 - signs[c * points + a] for a in line])
+            out.append(circles)
+        return out
+    return []
+
+
+def _relabelling(q: int, rng: random.Random) -> list[int]:
+    """A random relabelling of the q^2 points of `affine_rounds(q, q, q + 1)`.
+
+    For a prime power p^k with k > 1, a GF(p)-linear one: a point's index x*q + y, written in
+    2k base-p digits, is its coordinate vector, and lines are cosets of subspaces, so the
+    images of lines meet the lines in a subspace's coset. For a prime q, any permutation
+    (a linear one would map the plane onto itself).
+    """
+    p = next(d for d in range(2, q + 1) if q % d == 0)
+    dims = 2 * round(math.log(q, p))
+    points = q * q
+    if dims == 2:
+        label = list(range(points))
+        rng.shuffle(label)
+        return label
+    powers = [p**i for i in range(dims)]
+    while True:
+        images = [[rng.randrange(p) for _ in range(dims)] for _ in range(dims)]
+        label = [
+            sum(
+                powers[j] * (sum((v // powers[i]) % p * images[i][j] for i in range(dims)) % p)
+                for j in range(dims)
+            )
+            for v in range(points)
+        ]
+        if len(set(label)) == points:
+            return label
+
+
+def _solve_gf2(rows: list[int], unknowns: int) -> list[int] | None:
+    """One solution of a linear system over GF(2), or None when it has none.
+
+    Bit j of a row is unknown j's coefficient and bit `unknowns` the right-hand side. Gauss-Jordan
+    elimination on Python ints; unknowns left free are set to 0.
+    """
+    mask = (1 << unknowns) - 1
+    pivots: dict[int, int] = {}  # column -> the reduced row whose leading unknown it is
+    for row in rows:
+        for col, pivot in pivots.items():
+            if row >> col & 1:
+                row ^= pivot
+        if not row & mask:
+            if row:
+                return None  # 0 = 1
+            continue
+        col = (row & mask).bit_length() - 1
+        for other, pivot in list(pivots.items()):
+            if pivot >> col & 1:
+                pivots[other] = pivot ^ row
+        pivots[col] = row
+    values = [0] * unknowns
+    for col, pivot in pivots.items():
+        values[col] = pivot >> unknowns & 1
+    return values
+
+
 def _shifted_rounds(people: int, m: int, bases: list[list[list[int]]]) -> list[list[list[int]]]:
     """The plan made by shifting each base round m times.
 
@@ -220,9 +342,9 @@ def shifted_search(
     rest, from where it stopped. Only the base rounds are searched (`_shift_tabu`), which is
     tiny next to the whole plan: Kirkman's 15 schoolgirls (m = 7) and 18 people in threes for 8
     rounds (m = 4, two base rounds) take milliseconds. 32 people in fours for 10 rounds has no
-    repeat-free plan from one base round shifted 10 times (an exhaustive search found none), but
-    the search often reaches ones with a single clash (10 repeats) in a few thousand steps, where a
-    search over all 10 rounds stalls above 20. Returns [] when no m applies.
+    repeat-free plan from one base round shifted 10 times (an exhaustive search found none; this
+    search reaches a single clash, 10 repeats, and `doubled_rounds` builds a repeat-free plan).
+    Returns [] when no m applies.
     """
     ms = _shift_orders(people, size, rounds)
     if not ms:

@@ -22,12 +22,12 @@ time budget runs out, and returns the best plan seen.
 When nothing breaks the symmetry (no history, no absences, no past rounds, equal circles), known
 designs from `circles.designs` are tried first, relabelled at random so forbidden pairs can be
 kept apart: the affine plane over a finite field (`affine_rounds`), the same plane minus a point
-(`punctured_rounds`) and plans made by shifting a few base rounds, found by a tabu search over
-those base rounds only (`shifted_search`). Local search over whole plans rarely finds these for
-tight instances (Kirkman's schoolgirls, 18 people in threes for 8 rounds, 80 people in circles
-of 8) within seconds. When no design covers every round, the best shifted plan (repeats and
-all) is what the search over whole plans has to beat: for 32 people in fours over 10 rounds,
-where the 9 affine rounds have no repeat-free 10th, it is usually the better one.
+(`punctured_rounds`), two affine planes on twins (`doubled_rounds`: 32 people in fours for 10
+rounds) and plans made by shifting a few base rounds, found by a tabu search over those base
+rounds only (`shifted_search`). Local search over whole plans rarely finds these for tight
+instances (Kirkman's schoolgirls, 18 people in threes for 8 rounds, 80 people in circles of 8,
+32 in fours for 10 rounds) within seconds. When no design covers every round, the best shifted
+plan (repeats and all) is what the search over whole plans has to beat.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-from circles.designs import affine_rounds, punctured_rounds, shifted_search
+from circles.designs import affine_rounds, doubled_rounds, punctured_rounds, shifted_search
 
 
 class InfeasiblePlan(ValueError):
@@ -591,20 +591,31 @@ class _Search:
         symmetric: bool,
     ):
         self.n = n
+        self.forbid = forbid
+        self.rng = rng
         self.geometry: list[list[list[int]]] = []
         self.alternative: list[list[list[int]]] = []
         if symmetric:
             size, wanted = free[0][2][0], len(free)
-            self.geometry = max(
-                affine_rounds(n // size, size, wanted), punctured_rounds(n // size, size, wanted), key=len
-            )
+            groups = n // size
+            designs = [
+                affine_rounds(groups, size, wanted),
+                punctured_rounds(groups, size, wanted),
+                doubled_rounds(groups, size, wanted),
+            ]
+            # The longest design that some relabelling fits around the forbidden pairs: the
+            # doubled planes leave each person one partner never met, so someone kept apart
+            # from two people needs the affine rounds, which leave several.
+            designs.sort(key=len, reverse=True)
+            self.geometry = next((d for d in designs if d and self._template(d)), [])
             # Share of everyone's possible partners each person must meet: above 3/4, local
-            # search alone rarely gets to zero repeats (18 people in threes for 8 rounds), so
-            # half the budget goes to a search over shifted base rounds. Its plan replaces a
-            # partial design when repeat-free, else it is the best plan to beat (see `run`):
-            # for 32 people in fours, 10 rounds, its single clash (10 repeats) beats the best
-            # completion of the 9 affine rounds (16). Looser cohorts, and any with forbidden
-            # pairs (which a design seldom keeps apart), go straight to the search.
+            # search alone rarely gets to zero repeats (Kirkman's 15 schoolgirls), so half the
+            # budget goes to a search over shifted base rounds. Its plan replaces a partial
+            # design when repeat-free, else it is the best plan to beat (see `run`), as for
+            # 32 people in fours for 10 rounds before `doubled_rounds`: a single clash (10
+            # repeats) against 16 for the best completion of the 9 affine rounds. Looser
+            # cohorts, and any with forbidden pairs (which a design seldom keeps apart), go
+            # straight to the search.
             tight = wanted * (size - 1) >= 0.75 * (n - 1)
             if len(self.geometry) < wanted and tight and not any(forbid):
                 shifted = shifted_search(
@@ -616,9 +627,7 @@ class _Search:
                     self.alternative = shifted
         self.free = free
         self.base = base
-        self.forbid = forbid
         self.team = team
-        self.rng = rng
         self.deadline = deadline
         self.max_iterations = iterations
         self.base_repeats = base.repeats
@@ -634,24 +643,53 @@ class _Search:
         c.repeats = self.base.repeats
         return c
 
-    def _template(self) -> list[list[list[int]]]:
-        """The geometric rounds under a random relabelling that keeps forbidden pairs apart, if any."""
-        rounds = self.geometry
+    def _template(self, rounds: list[list[list[int]]]) -> list[list[list[int]]]:
+        """These design rounds under a random relabelling that keeps forbidden pairs apart, if any.
+
+        People with forbidden partners are placed first, each on a point of the design that
+        never shares a circle with the points of their partners placed so far: in a design where
+        everyone meets everyone but one (32 people in fours for 10 rounds), forbidden pairs
+        that form a matching become those never-met pairs, which a random relabelling would
+        almost never manage.
+        """
+        n, rng, forbid = self.n, self.rng, self.forbid
         if not rounds:
             return []
+        apart = [(1 << n) - 1 - (1 << p) for p in range(n)]  # points never in a circle with p
+        for round_ in rounds:
+            for c in round_:
+                mask = sum(1 << p for p in c)
+                for p in c:
+                    apart[p] &= ~mask
+        constrained = [p for p in range(n) if forbid[p]]
         for _attempt in range(50):
-            label = list(range(self.n))
-            self.rng.shuffle(label)
-            relabelled = [[[label[p] for p in c] for c in round_] for round_ in rounds]
-            if not any(
-                self.forbid[p] & sum(1 << q for q in c) for round_ in relabelled for c in round_ for p in c
-            ):
-                return relabelled
+            rng.shuffle(constrained)
+            constrained.sort(key=lambda p: -forbid[p].bit_count())
+            point_of: dict[int, int] = {}
+            free = (1 << n) - 1
+            for p in constrained:
+                options = free
+                for q in _bits(forbid[p]):
+                    if q in point_of:
+                        options &= apart[point_of[q]]
+                if not options:
+                    break
+                point_of[p] = rng.choice(_bits(options))
+                free &= ~(1 << point_of[p])
+            else:
+                points = _bits(free)
+                rng.shuffle(points)
+                people = [p for p in range(n) if p not in point_of]
+                point_of.update(zip(people, points, strict=True))
+                label = [0] * n
+                for p, x in point_of.items():
+                    label[x] = p
+                return [[[label[x] for x in c] for c in round_] for round_ in rounds]
         return []
 
     def _construct(self, geometric: bool) -> None:
         self.counts = counts = self._fresh_counts()
-        self.circles = self._template() if geometric else []
+        self.circles = self._template(self.geometry) if geometric else []
         for round_ in self.circles:
             for circle in round_:
                 counts.add_circle(circle)
@@ -738,10 +776,10 @@ class _Search:
     def run(self) -> tuple[list[list[list[int]]], int, bool]:
         if not self.free:
             return [], 0, True
-        # A geometric seed that covers every round is already optimal. A partial one (9 of the
-        # 10 rounds of 8-4-10) is first kept fixed while the rest is searched, then released:
-        # starting from its best completion beats starting greedy. A full shifted plan with
-        # repeats, if any, is the best to beat from the start.
+        # A geometric seed that covers every round is already optimal. A partial one (fewer
+        # design rounds than asked for) is first kept fixed while the rest is searched, then
+        # released: starting from its best completion beats starting greedy. A full shifted plan
+        # with repeats, if any, is the best to beat from the start.
         self._construct(geometric=bool(self.geometry))
         start = [[c[:] for c in round_] for round_ in self.circles]
         kept = len(self.geometry) if len(self.geometry) < len(self.free) else 0

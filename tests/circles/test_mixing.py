@@ -12,7 +12,15 @@ from django.core.management.base import CommandError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from circles.designs import _pair_orbits, _shifted_rounds, affine_rounds, punctured_rounds, shifted_search
+from circles.designs import (
+    _pair_orbits,
+    _shifted_rounds,
+    _solve_gf2,
+    affine_rounds,
+    doubled_rounds,
+    punctured_rounds,
+    shifted_search,
+)
 from circles.mixing import (
     InfeasiblePlan,
     circle_count,
@@ -116,6 +124,9 @@ def test_nine_people_in_threes_meet_everyone_once_over_four_rounds():
         (affine_rounds, 5, 5, 5),
         (punctured_rounds, 10, 8, 8),  # the plane over GF(9) minus a point
         (punctured_rounds, 6, 4, 3),
+        (doubled_rounds, 8, 4, 10),  # two planes of order 4 on twins: 32 people in fours
+        (doubled_rounds, 6, 3, 8),  # and of order 3: 18 people in threes
+        (doubled_rounds, 8, 4, 6),  # fewer rounds than the design has: its first ones
     ],
 )
 def test_geometric_designs_are_repeat_free(design, groups, size, rounds):
@@ -125,6 +136,48 @@ def test_geometric_designs_are_repeat_free(design, groups, size, rounds):
         assert sorted(p for circle in round_ for p in circle) == list(range(groups * size))
         assert {len(circle) for circle in round_} == {size}
     assert evaluate_rounds(plan)[1] == 0
+
+
+def test_doubled_planes_seat_everyone_with_everyone_but_their_twin_exactly_once():
+    plan = doubled_rounds(8, 4, 10)
+    met = Counter(frozenset(p) for round_ in plan for c in round_ for p in combinations(c, 2))
+    twins = {frozenset((2 * a, 2 * a + 1)) for a in range(16)}
+    assert set(met.values()) == {1}
+    assert set(map(frozenset, combinations(range(32), 2))) - set(met) == twins
+    assert doubled_rounds(8, 4, 10) == plan  # a fixed sequence of relabellings: always the same plan
+
+
+@pytest.mark.parametrize(("groups", "size"), [(8, 3), (10, 5), (4, 2), (12, 6)])
+def test_doubled_planes_apply_only_to_twice_a_plane_of_order_3_or_4(groups, size):
+    assert doubled_rounds(groups, size, 4) == []
+
+
+def test_gf2_elimination_solves_a_consistent_system_and_refuses_a_contradiction():
+    # x0 + x1 = 1, x1 + x2 = 0, x0 + x2 = 1 (bit 3 is the right-hand side).
+    rows = [0b1011, 0b0110, 0b1101]
+    x = _solve_gf2(rows, 3)
+    assert [(x[0] + x[1]) % 2, (x[1] + x[2]) % 2, (x[0] + x[2]) % 2] == [1, 0, 1]
+    # x0 + x1 = 0, x1 + x2 = 0, x0 + x2 = 1: the three add up to 0 = 1.
+    assert _solve_gf2([0b0011, 0b0110, 0b1101], 3) is None
+
+
+def test_thirty_two_people_in_fours_meet_nobody_twice_in_ten_cycles_even_with_forbidden_pairs():
+    forbidden = [(0, 1), (2, 9), (5, 30), (12, 13)]
+    plan = plan_mixing(32, 4, 10, forbidden=forbidden, seconds=5.0, seed=1)
+    assert plan.repeats == 0
+    assert plan.optimal
+    assert_valid(plan, 32, 4, forbidden=forbidden)
+
+
+def test_someone_kept_apart_from_two_people_still_gets_the_affine_rounds():
+    # The doubled planes leave everyone a single partner never met, so they cannot keep person 0
+    # from both 1 and 2; the 9 affine rounds can, and the first 9 rounds come from them even
+    # before any search step.
+    forbidden = [(0, 1), (0, 2)]
+    for seed in range(3):
+        plan = plan_mixing(32, 4, 10, forbidden=forbidden, seconds=5.0, seed=seed, iterations=0)
+        assert_valid(plan, 32, 4, forbidden=forbidden)
+        assert [s.repeats for s in plan.stats[:9]] == [0] * 9
 
 
 def test_shifting_a_searched_base_round_solves_kirkmans_schoolgirls():
@@ -165,8 +218,10 @@ NEAR_BASE += [[2, 13, 19, 28], [10, 20, 26, 27], [3, 15, 16, 18], [0, 14, 22, 30
 
 
 def test_a_shifted_plan_with_repeats_is_kept_when_it_beats_the_partial_design(monkeypatch):
-    # The 9 affine rounds have no repeat-free 10th round; without a search step (iterations=0)
-    # the planner returns the better of their greedy completion and the shifted plan.
+    # Without the doubled planes, the 9 affine rounds are the partial design, and they have no
+    # repeat-free 10th round; without a search step (iterations=0) the planner returns the
+    # better of their greedy completion and the shifted plan.
+    monkeypatch.setattr("circles.mixing.doubled_rounds", lambda *args: [])
     near = _shifted_rounds(32, 10, [NEAR_BASE])
     assert evaluate_rounds(near)[1] == 10
     monkeypatch.setattr("circles.mixing.shifted_search", lambda *args, **kwargs: near)
