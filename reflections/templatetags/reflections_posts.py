@@ -2,7 +2,7 @@
 
 A thread page shows twenty perspectives. Through the template engine each one cost about 90 µs
 (some 26 variable look-ups, an include and a dozen tags), most of the page's render; built with
-`format_html`, as Django admin's change list builds its rows, the twenty cost about 0.5 ms in
+`format_html`, as Django admin's change list builds its rows, the twenty cost about 0.7 ms in
 all instead of 1.9 ms. The markup lives here only: the thread page, the fragment a live page
 fetches and the htmx answer to "This resonated" all come through these two tags.
 
