@@ -3,11 +3,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.urls import reverse
 from django.utils import timezone
 
 from reflections import selectors, services
-from reflections.models import EDIT_WINDOW, Affirmation, Prompt, Reply, Thread
+from reflections.models import EDIT_WINDOW, Affirmation, Prompt, Reply, Thread, ThreadRead
 
 pytestmark = pytest.mark.django_db
 
@@ -183,6 +184,38 @@ def test_the_thread_list_paginates(circle_people, client_for):
     second = client.get(url + "?page=2").content.decode()
     assert "Page 1 of 2" in first and "Page 2 of 2" in second
     assert "T0<" in second and "T0<" not in first
+
+
+@pytest.mark.parametrize("replies", [0, 1, 20, 21, 45])
+def test_the_thread_page_pages_as_djangos_paginator_would(circle_people, thread, replies):
+    Reply.objects.bulk_create(
+        Reply(thread=thread, author=circle_people.bea, body=f"r{n}", created_at=thread.created_at)
+        for n in range(replies)
+    )
+    ordered = Reply.objects.filter(thread=thread)
+    expected = Paginator(ordered, selectors.REPLIES_PER_PAGE)
+    for asked in (None, "", 0, "0", "-1", "1", "2", "3", "99", "x", "2.0"):
+        view = selectors.thread_page(user=circle_people.member, thread=thread, page=asked)
+        page = expected.get_page(asked if asked else expected.num_pages)
+        got = view.replies
+        assert (got.number, got.paginator.num_pages, got.paginator.count) == (
+            page.number,
+            page.paginator.num_pages,
+            replies,
+        ), asked
+        assert [r.pk for r in got.object_list] == [r.pk for r in page.object_list], asked
+
+
+def test_the_thread_page_reads_the_viewers_marker_with_or_without_perspectives(circle_people, thread):
+    bea = circle_people.bea
+    assert selectors.thread_page(user=bea, thread=thread).previous_read_at is None
+    services.thread_mark_read(user=bea, thread=thread)
+    marker = ThreadRead.objects.get(user=bea, thread=thread).last_read_at
+    assert selectors.thread_page(user=bea, thread=thread).previous_read_at == marker
+    services.reply_create(author=circle_people.facilitator, thread=thread, body="Later")
+    assert selectors.thread_page(user=bea, thread=thread).previous_read_at == marker
+    authors = ThreadRead.objects.get(user=circle_people.member, thread=thread).last_read_at
+    assert selectors.thread_page(user=circle_people.member, thread=thread).previous_read_at == authors
 
 
 def test_a_new_perspective_redirects_to_the_page_it_is_on(circle_people, thread, client_for):
