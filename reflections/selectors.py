@@ -49,10 +49,11 @@ def _attach_affirmations(user: User, *, thread: Thread | None = None, replies=()
     rows = Affirmation.objects.filter(targets).values_list(
         "thread_id", "reply_id", "user_id", "user__display_name"
     )
+    viewer_id = user.pk  # once: request.user is a lazy proxy, a look-up through it costs a call
     for thread_id, reply_id, user_id, name in rows:
         post = posts[("thread", thread_id) if thread_id else ("reply", reply_id)]
         post.affirmed_by.append(name)
-        post.viewer_affirmed = post.viewer_affirmed or user_id == user.pk
+        post.viewer_affirmed = post.viewer_affirmed or user_id == viewer_id
 
 
 def _search(threads: QuerySet, query: str) -> QuerySet:
@@ -145,9 +146,9 @@ def _replies_shown(thread: Thread) -> QuerySet:
 def _mark_for_viewer(user: User, replies, *, previous_read_at: datetime | None) -> None:
     """Set what the perspective list shows this person: `is_own`, `is_new` (written by someone
     else since their previous visit) and `can_edit` (their own, within the edit window)."""
-    now = timezone.now()
+    now, viewer_id = timezone.now(), user.pk
     for reply in replies:
-        reply.is_own = reply.author_id == user.pk
+        reply.is_own = reply.author_id == viewer_id
         reply.is_new = bool(previous_read_at and reply.created_at > previous_read_at and not reply.is_own)
         reply.can_edit = reply.is_own and now < reply.editable_until()
 
