@@ -2,7 +2,9 @@
 
 Both servers run as their own process in the same run, measured the same way:
 - saturation: every room keeps one message in flight (the next goes when the sender sees its own
-  message come back); messages per second over the phase;
+  message come back); messages per second over the phase. Ours refuses more than 5 messages a
+  second per socket (bursts of 20): a refused message is resent after a second with the same id,
+  as the room's client does, and the resends are counted;
 - latency at half of our saturation: open-loop sends at that rate spread over the rooms, every
   delivery timed from send to receipt (p50/p99), delivered/sent counted, and the server's CPU
   seconds (/proc utime+stime) divided by deliveries;
@@ -131,18 +133,21 @@ class Target:
             return f"ws://127.0.0.1:{self.port}/ws/circles/sessions/{room['session']}/room/"
         return f"ws://127.0.0.1:{self.port}/room/{room['session']}"
 
-    def outgoing(self, stamp: str) -> str:
+    def outgoing(self, stamp: str, client_id: str) -> str:
         if self.ours:
-            return json.dumps({"type": "message.post", "id": secrets.token_hex(6), "text": stamp})
+            return json.dumps({"type": "message.post", "id": client_id, "text": stamp})
         return json.dumps({"t": stamp})
 
-    def stamp_of(self, frame: str) -> str | None:
+    def read(self, frame: str) -> tuple[str | None, str | None]:
+        """The stamp of a delivered message, and the id of a message refused as rate-limited."""
         message = json.loads(frame)
         if not self.ours:
-            return message["t"]
+            return message["t"], None
         if message.get("type") == "event" and message["event"]["kind"] == "message.posted":
-            return message["event"]["message"]["text"]
-        return None
+            return message["event"]["message"]["text"], None
+        if message.get("type") == "error" and message.get("code") == "rate_limited":
+            return None, message.get("id")
+        return None, None
 
 
 class Run:
@@ -151,12 +156,16 @@ class Run:
         self.latencies: list[float] = []
         self.delivered = 0
         self.echoes: dict[str, asyncio.Event] = {}
+        self.refusals: dict[str, asyncio.Event] = {}
+        self.resent = 0
         # Only deliveries of the current phase's messages count (late ones from before do not).
         self.phase = ":sat"
 
     async def listen(self, ws):
         async for frame in ws:
-            stamp = self.target.stamp_of(frame)
+            stamp, refused = self.target.read(frame)
+            if refused in self.refusals:
+                self.refusals[refused].set()
             if stamp is None:
                 continue
             if self.phase not in stamp:
@@ -193,10 +202,24 @@ class Run:
             while time.monotonic() < stop:
                 n += 1
                 stamp = f"{time.time()}:sat:{secrets.token_hex(4)}"
+                client_id = secrets.token_hex(6)
                 self.echoes[stamp] = done = asyncio.Event()
-                await members[n % PER_ROOM].send(self.target.outgoing(stamp))
-                await asyncio.wait_for(done.wait(), 30)
-                del self.echoes[stamp]
+                while True:
+                    self.refusals[client_id] = refused = asyncio.Event()
+                    await members[n % PER_ROOM].send(self.target.outgoing(stamp, client_id))
+                    waits = [asyncio.ensure_future(done.wait()), asyncio.ensure_future(refused.wait())]
+                    await asyncio.wait(waits, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+                    for waiting in waits:
+                        waiting.cancel()
+                    if done.is_set():
+                        break
+                    if not refused.is_set():
+                        raise TimeoutError(f"{stamp} was neither delivered nor refused in 30 s")
+                    # Over the per-socket rate limit: as the room's client does, wait a second
+                    # and resend the same id.
+                    self.resent += 1
+                    await asyncio.sleep(1)
+                del self.echoes[stamp], self.refusals[client_id]
                 sent += 1
 
         began = time.monotonic()
@@ -214,7 +237,8 @@ class Run:
             n = 0
             while time.monotonic() - start < seconds:
                 n += 1
-                await members[n % PER_ROOM].send(self.target.outgoing(f"{time.time()}:steady:{n}"))
+                stamp = f"{time.time()}:steady:{n}"
+                await members[n % PER_ROOM].send(self.target.outgoing(stamp, secrets.token_hex(6)))
                 sent += 1
                 await asyncio.sleep(max(0.0, start + n * interval - time.monotonic()))
 
@@ -256,6 +280,7 @@ async def measure(target: Target, half_rate: float | None) -> dict:
     latencies = sorted(run.latencies)
     return {
         "saturation": saturation,
+        "resent": run.resent,
         "rate": rate,
         "sent": sent,
         "delivered": run.delivered,
@@ -353,6 +378,7 @@ def run() -> list[dict]:
     load = f"{FIXED_RATE:g} msg/s" if FIXED_RATE else "half our saturation"
     detail = {
         "our saturation msg/s": round(mine["saturation"], 1),
+        "rate-limited resends": mine["resent"],
         "raw saturation msg/s": round(base["saturation"], 1),
         "rate msg/s": round(mine["rate"], 1),
     }

@@ -24,14 +24,13 @@ from datetime import datetime, timedelta
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
 from circles.models import (
     Attendance,
     CircleSession,
-    ClientCommand,
     LiveRoom,
     Membership,
     RoomConnection,
@@ -242,8 +241,12 @@ def room_entry(*, user_id: int, session_id: int, now: datetime | None = None) ->
 def _require_member(session_id: int, user_id: int) -> Membership:
     membership = _membership(session_id, user_id)
     if membership is None:
-        raise LiveError("not_member", "You are no longer in this circle.", close_code=CLOSE_REMOVED)
+        raise _not_member()
     return membership
+
+
+def _not_member() -> LiveError:
+    return LiveError("not_member", "You are no longer in this circle.", close_code=CLOSE_REMOVED)
 
 
 # --- Events -----------------------------------------------------------------------------------
@@ -266,25 +269,18 @@ def _lock_room(session_id: int) -> LiveRoom:
 
 
 def event_payload(event: SessionEvent) -> dict:
-    payload = {
-        "seq": event.seq,
-        "kind": event.kind,
-        "actor": event.actor_id,
-        "at": event.created_at.isoformat(),
-        "patch": event.patch,
-    }
-    if event.kind == "message.posted":
-        payload["message"] = _message(event)
+    return _payload(event.seq, event.kind, event.actor_id, event.created_at, event.patch, event.text)
+
+
+def _payload(seq: int, kind: str, actor_id: int | None, at: datetime, patch: dict, text: str) -> dict:
+    payload = {"seq": seq, "kind": kind, "actor": actor_id, "at": at.isoformat(), "patch": patch}
+    if kind == "message.posted":
+        payload["message"] = {"seq": seq, "author": actor_id, "text": text, "at": payload["at"]}
     return payload
 
 
 def _message(event: SessionEvent) -> dict:
-    return {
-        "seq": event.seq,
-        "author": event.actor_id,
-        "text": event.text,
-        "at": event.created_at.isoformat(),
-    }
+    return event_payload(event)["message"]
 
 
 # Set while a room consumer's call runs (with_deferred_broadcasts): bells go in this list, for the
@@ -321,22 +317,73 @@ def with_deferred_broadcasts(function, /, **kwargs) -> tuple:
         _deferred.reset(token)
 
 
-def _record(room: LiveRoom, *, kind: str, actor_id: int | None, patch: dict, text: str = "", now=None) -> int:
-    """Append one event and save the room. Caller holds the room lock."""
+# The statements every event and command writes, spelled out: they run for each chat line and
+# click in every room, and building them through the ORM cost more CPU than Postgres spends on
+# them. Every live test runs them, so a renamed table or column fails there.
+_INSERT_EVENT = (
+    "INSERT INTO circles_sessionevent (session_id, seq, kind, actor_id, patch, text, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+)
+_UPDATE_ROOM = "UPDATE circles_liveroom SET last_seq = %s, state = %s WHERE session_id = %s"
+_INSERT_COMMAND = (
+    "INSERT INTO circles_clientcommand (session_id, user_id, client_id, seq, created_at) "
+    "VALUES (%s, %s, %s, %s, %s)"
+)
+_JSON = SessionEvent._meta.get_field("patch")
+
+
+def _write(statements: list[tuple[str, list]]) -> None:
+    """Run INSERT/UPDATE statements without results. On PostgreSQL they go as one statement
+    (each but the last in a data-modifying WITH), so one round trip; elsewhere one by one."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(statements) > 1:
+            *first, (last, _) = statements
+            sql = "WITH " + ", ".join(f"w{i} AS ({q})" for i, (q, _) in enumerate(first)) + " " + last
+            cursor.execute(sql, [value for _, params in statements for value in params])
+            return
+        for sql, params in statements:
+            cursor.execute(sql, params)
+
+
+def _command_row(room: LiveRoom, user_id: int, client_id: str, seq: int, now: datetime) -> tuple[str, list]:
+    return _INSERT_COMMAND, [room.pk, user_id, client_id, seq, connection.ops.adapt_datetimefield_value(now)]
+
+
+def _record(
+    room: LiveRoom,
+    *,
+    kind: str,
+    actor_id: int | None,
+    patch: dict,
+    text: str = "",
+    now=None,
+    command: str | None = None,
+) -> int:
+    """Append one event and save the room, with the ClientCommand row of `command` (a client id
+    of actor_id's) if one caused it. Caller holds the room lock."""
+    now = now or timezone.now()
     room.last_seq += 1
-    event = SessionEvent.objects.create(
-        session_id=room.pk,
-        seq=room.last_seq,
-        kind=kind,
-        actor_id=actor_id,
-        patch=patch,
-        text=text,
-        created_at=now or timezone.now(),
-    )
-    room.save(update_fields=["last_seq", "state"])
-    payload = event_payload(event)
+    statements = [
+        (
+            _INSERT_EVENT,
+            [
+                room.pk,
+                room.last_seq,
+                kind,
+                actor_id,
+                _JSON.get_db_prep_value(patch, connection),
+                text,
+                connection.ops.adapt_datetimefield_value(now),
+            ],
+        ),
+        (_UPDATE_ROOM, [room.last_seq, _JSON.get_db_prep_value(room.state, connection), room.pk]),
+    ]
+    if command is not None:
+        statements.append(_command_row(room, actor_id, command, room.last_seq, now))
+    _write(statements)
+    payload = _payload(room.last_seq, kind, actor_id, now, patch, text)
     transaction.on_commit(lambda: broadcast(room.pk, payload))
-    return event.seq
+    return room.last_seq
 
 
 def apply_event(state: dict, event: dict) -> dict:
@@ -676,13 +723,9 @@ def perform(*, session_id: int, user_id: int, command: Command, now: datetime | 
     """
     now = now or timezone.now()
     with transaction.atomic():
-        room = _lock_room(session_id)
-        membership = _require_member(session_id, user_id)
-        done = _first(
-            ClientCommand.objects.filter(
-                session_id=session_id, user_id=user_id, client_id=command.client_id
-            ).values_list("seq", flat=True)
-        )
+        room, membership, done = _lock_for_command(session_id, user_id, command.client_id)
+        if membership is None:
+            raise _not_member()
         if done is not None:
             return {"seq": done, "duplicate": True}
         ctx = _Context(room=room, membership=membership, now=now)
@@ -691,13 +734,66 @@ def perform(*, session_id: int, user_id: int, command: Command, now: datetime | 
             ctx.session.updated_at = now
             ctx.session.save(update_fields=[*ctx.session_fields, "updated_at"])
         if ctx.patch or ctx.text:
-            seq = _record(room, kind=kind, actor_id=user_id, patch=ctx.patch, text=ctx.text, now=now)
+            seq = _record(
+                room,
+                kind=kind,
+                actor_id=user_id,
+                patch=ctx.patch,
+                text=ctx.text,
+                now=now,
+                command=command.client_id,
+            )
         else:
             seq = room.last_seq
-        ClientCommand.objects.create(
-            session_id=session_id, user_id=user_id, client_id=command.client_id, seq=seq
-        )
+            _write([_command_row(room, user_id, command.client_id, seq, now)])
     return {"seq": seq, "duplicate": False}
+
+
+# One statement instead of three ORM queries (room lock, membership, command id): what perform()
+# needs to decide, read under the room's lock. At most one row: one room per session, one active
+# membership per person and circle, one command per id. SQLite has no FOR UPDATE; its
+# transactions take the database's write lock when they begin (transaction_mode IMMEDIATE).
+_LOCK_FOR_COMMAND = (
+    "SELECT r.last_seq, r.state, s.circle_id, s.status, s.facilitator_id, m.id, m.role, c.seq "
+    "FROM circles_liveroom r "
+    "JOIN circles_circlesession s ON s.id = r.session_id "
+    "LEFT JOIN circles_membership m ON m.circle_id = s.circle_id AND m.user_id = %s "
+    "AND m.left_at IS NULL "
+    "AND EXISTS (SELECT 1 FROM accounts_user u WHERE u.id = m.user_id AND u.is_active) "
+    "LEFT JOIN circles_clientcommand c ON c.session_id = r.session_id AND c.user_id = %s "
+    "AND c.client_id = %s "
+    "WHERE r.session_id = %s"
+)
+
+
+def _lock_for_command(session_id: int, user_id: int, client_id: str) -> tuple:
+    """Lock the session's room; return it (with its session's status, circle and facilitator
+    loaded), the person's active membership or None, and the seq of an earlier command with this
+    id or None. Caller is inside transaction.atomic."""
+    sql = _LOCK_FOR_COMMAND
+    if connection.features.has_select_for_update_of:
+        sql += " FOR UPDATE OF r"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id, user_id, client_id, session_id])
+        row = cursor.fetchone()
+        if row is None:
+            _lock_room(session_id)  # the room's first use: create it
+            cursor.execute(sql, [user_id, user_id, client_id, session_id])
+            row = cursor.fetchone()
+    last_seq, state, circle_id, status, facilitator_id, membership_id, role, done = row
+    db = connection.alias
+    session = CircleSession.from_db(
+        db, ["id", "circle_id", "status", "facilitator_id"], [session_id, circle_id, status, facilitator_id]
+    )
+    room = LiveRoom.from_db(db, ["session_id", "last_seq"], [session_id, last_seq])
+    room.session = session
+    room.state = {**EMPTY_STATE, **LiveRoom._meta.get_field("state").from_db_value(state, None, connection)}
+    membership = None
+    if membership_id is not None:
+        membership = Membership.from_db(
+            db, ["id", "circle_id", "user_id", "role"], [membership_id, circle_id, user_id, role]
+        )
+    return room, membership, done
 
 
 # --- Reads ------------------------------------------------------------------------------------

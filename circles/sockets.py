@@ -13,12 +13,14 @@ leaves the person's other browsers, which are still signed in, alone.
 """
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
 
 from asgiref.sync import async_to_sync
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 
 from circles import live
@@ -76,6 +78,39 @@ class ClosesWhenAccessEnds:
     circle_id: int | None = None
     joined_groups: tuple[str, ...] = ()
     _refresher: asyncio.Task | None = None
+
+    async def __call__(self, scope, receive, send):
+        """AsyncConsumer.__call__ with one long-lived reader per source (the socket, the channel
+        layer) instead of Channels' await_many_dispatch, which starts a task and an asyncio.wait
+        for every message: a room broadcast paid that once per socket. Messages are still
+        dispatched one at a time, each source's in order."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        self.base_send = send
+        inbox: asyncio.Queue = asyncio.Queue()
+
+        async def read(source) -> None:
+            try:
+                while True:
+                    inbox.put_nowait(await source())
+            except Exception as error:  # handed to the loop below, which raises it as Channels would
+                inbox.put_nowait(error)
+
+        readers = [asyncio.create_task(read(receive)), asyncio.create_task(read(self.channel_receive))]
+        try:
+            while True:
+                message = await inbox.get()
+                if isinstance(message, Exception):
+                    raise message
+                await self.dispatch(message)
+        except StopConsumer:
+            pass
+        finally:
+            for reader in readers:
+                reader.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
 
     async def dispatch(self, message: dict) -> None:
         # Channels' own dispatch first runs close_old_connections on Django's one sync thread,
