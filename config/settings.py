@@ -155,7 +155,7 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "config.sqlite",  # Django's, keeping connections (config/sqlite/base.py)
             "NAME": VAR_DIR / "alongside.sqlite3",
             # The web server, the worker and beat share one file: WAL and IMMEDIATE
             # transactions keep them from tripping over each other's locks.

@@ -109,7 +109,7 @@ def test_an_unknown_environment_name_is_refused(load_settings):
 
 def test_development_defaults_need_no_server(load_settings, tmp_path):
     loaded = load_settings()
-    assert loaded.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert loaded.DATABASES["default"]["ENGINE"] == "config.sqlite"
     assert Path(loaded.DATABASES["default"]["NAME"]).parent == tmp_path
     assert loaded.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
     assert loaded.CELERY_BROKER_URL == "filesystem://"
