@@ -112,12 +112,30 @@ class InvitationAcceptForm(forms.Form):
         return data
 
 
+class RecordsChoiceField(forms.ModelMultipleChoiceField):
+    """Django's multiple choice of records, refusing an id no integer column can hold as an invalid
+    choice. Django guards single-value look-ups against that, not `id IN (...)`, where SQLite
+    raises OverflowError: a server error for a mistyped or tampered form."""
+
+    def _check_values(self, value):
+        for pk in value:
+            try:
+                number = int(str(pk))
+            except ValueError:
+                continue  # not a number at all: Django's own check refuses it
+            if not -(2**63) <= number < 2**63:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
+                )
+        return super()._check_values(value)
+
+
 class PersonForm(forms.Form):
     is_member = forms.BooleanField(label="Member: can join circles", required=False)
     is_facilitator = forms.BooleanField(label="Facilitator: can set up circles and rotations", required=False)
     is_org_admin = forms.BooleanField(label="Admin: can manage people, teams and policies", required=False)
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, empty_label="No team")
-    managed_teams = forms.ModelMultipleChoiceField(
+    managed_teams = RecordsChoiceField(
         queryset=Team.objects.none(),
         required=False,
         label="Manages these teams",
@@ -125,7 +143,7 @@ class PersonForm(forms.Form):
         "never names or content.",
         widget=forms.CheckboxSelectMultiple,
     )
-    line_managers = forms.ModelMultipleChoiceField(
+    line_managers = RecordsChoiceField(
         queryset=User.objects.none(),
         required=False,
         label="Line managed by",

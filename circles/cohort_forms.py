@@ -3,6 +3,7 @@ ValidationErrors back to these forms field by field."""
 
 from django import forms
 
+from accounts.forms import RecordsChoiceField
 from accounts.models import User, validate_time_zone
 from circles.forms import DATE, TIME
 from circles.models import MAX_CAPACITY, MAX_COHORT_CYCLES, MAX_CYCLE_WEEKS, Cohort
@@ -14,7 +15,7 @@ class CohortForm(forms.Form):
     name = forms.CharField(
         max_length=80, help_text="Circles are named after it, with the cycle and a number."
     )
-    members = forms.ModelMultipleChoiceField(
+    members = RecordsChoiceField(
         queryset=None,
         widget=forms.CheckboxSelectMultiple,
         label="People in the cohort",

@@ -247,3 +247,21 @@ def test_people_page_query_count_is_the_same_with_3_and_with_60_people(client_fo
     content = page.content.decode()
     assert "Page 1 of 3" in content and "Page 1 of 2" in content
     assert content.count("Manages Bulk team") == 25 * 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["line_managers", "managed_teams"])
+def test_an_id_too_large_for_any_column_is_an_invalid_choice_not_a_server_error(field):
+    """SQLite raised OverflowError on `id IN (2**63)`: a 500 on the default database."""
+    from accounts.forms import PersonForm
+
+    organisation = make_org()
+    person = make_person(organisation)
+    form = PersonForm(
+        {"is_member": "on", field: [str(2**63)]},
+        person=person,
+        teams=Team.objects.filter(organisation=organisation),
+        colleagues=User.objects.filter(organisation=organisation).exclude(pk=person.pk),
+    )
+    assert not form.is_valid()
+    assert form.errors.as_data()[field][0].code == "invalid_pk_value"
