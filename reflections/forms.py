@@ -39,6 +39,8 @@ class ThreadEditForm(forms.Form):
 
 
 class ReplyForm(forms.Form):
+    static_markup = True  # see circles/templatetags/form_fields.py
+
     body = forms.CharField(
         label="Your perspective",
         max_length=REPLY_MAX,
@@ -48,6 +50,8 @@ class ReplyForm(forms.Form):
 
 
 class TakeawayForm(forms.Form):
+    static_markup = True
+
     takeaway = forms.CharField(
         label="What I'm taking with me", max_length=REPLY_MAX, widget=forms.Textarea(attrs={"rows": 3})
     )
