@@ -15,7 +15,6 @@ from django.utils import timezone
 from accounts.models import User
 from circles.models import Circle
 from reflections.models import (
-    Affirmation,
     ConcernReport,
     Intention,
     IntentionStep,
@@ -32,6 +31,15 @@ REPLIES_PER_PAGE = 20
 JOURNAL_PER_PAGE = 20
 
 
+# Names only, oldest first (Affirmation's ordering), written out: through the ORM, compiling
+# this query (an IN of twenty ids, a join) cost three times what running it did, a tenth of the
+# thread page. `targets` is built below from placeholders only.
+_AFFIRMATION_NAMES = (
+    "SELECT a.thread_id, a.reply_id, a.user_id, u.display_name FROM reflections_affirmation a "
+    "JOIN accounts_user u ON u.id = a.user_id WHERE {targets} ORDER BY a.created_at, a.id"
+)
+
+
 def _attach_affirmations(user: User, *, thread: Thread | None = None, replies=()) -> None:
     """Set `affirmed_by` (names, oldest affirmation first) and `viewer_affirmed` on the thread and
     each perspective, from one query of names: no model instances, which the thread page's twenty
@@ -43,12 +51,16 @@ def _attach_affirmations(user: User, *, thread: Thread | None = None, replies=()
         post.affirmed_by, post.viewer_affirmed = [], False
     if not posts:
         return
-    targets = Q(reply_id__in=[reply.pk for reply in replies])
+    targets, params = [], []
+    if replies:
+        targets.append(f"a.reply_id IN ({', '.join(['%s'] * len(replies))})")
+        params.extend(reply.pk for reply in replies)
     if thread is not None:
-        targets |= Q(thread_id=thread.pk)
-    rows = Affirmation.objects.filter(targets).values_list(
-        "thread_id", "reply_id", "user_id", "user__display_name"
-    )
+        targets.append("a.thread_id = %s")
+        params.append(thread.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(_AFFIRMATION_NAMES.format(targets=" OR ".join(targets)), params)
+        rows = cursor.fetchall()
     viewer_id = user.pk  # once: request.user is a lazy proxy, a look-up through it costs a call
     for thread_id, reply_id, user_id, name in rows:
         post = posts[("thread", thread_id) if thread_id else ("reply", reply_id)]
