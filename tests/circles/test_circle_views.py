@@ -309,6 +309,19 @@ def test_a_crisis_resource_edit_shows_on_the_next_page_and_only_in_its_organisat
     assert "Night support line" not in elsewhere and "Call the duty manager first." not in elsewhere
 
 
+def test_crisis_resources_keep_the_order_the_organisation_gave_them(client_for, people, world):
+    CrisisLink.objects.create(organisation=people.org, label="Second line", phone="0800 2", position=2)
+    CrisisLink.objects.create(
+        organisation=people.org, label="First line", url="https://example.org", position=1
+    )
+    page = (
+        client_for(people.member).get(reverse("circles:circle-detail", args=[world[0].pk])).content.decode()
+    )
+    assert page.index("First line") < page.index("Second line")
+    assert '<a href="https://example.org" rel="noopener">First line</a>' in page
+    assert '<a href="tel:08002">0800 2</a>' in page
+
+
 def test_skip_with_a_reason_is_shown_to_members(client_for, people, world):
     session = world[1]
     response = client_for(people.facilitator).post(
