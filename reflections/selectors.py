@@ -127,6 +127,9 @@ def thread_page(*, user: User, thread: Thread, page: int | str | None = None) ->
     """The thread with a page of perspectives (the last page unless asked), affirmations with names,
     and when this person last read it, so newer perspectives can be marked."""
     paginator = Paginator(_replies_shown(thread), REPLIES_PER_PAGE)
+    with connection.cursor() as cursor:  # the ORM's COUNT cost three times its execution
+        cursor.execute(_REPLY_COUNT, [thread.pk])
+        paginator.count = cursor.fetchone()[0]  # what Paginator would have counted
     replies_page = paginator.get_page(page if page else paginator.num_pages)
     replies_page.object_list = list(replies_page.object_list)
     try:
@@ -137,6 +140,8 @@ def thread_page(*, user: User, thread: Thread, page: int | str | None = None) ->
     _mark_for_viewer(user, replies_page.object_list, previous_read_at=previous)
     return ThreadPage(thread=thread, replies=replies_page, previous_read_at=previous)
 
+
+_REPLY_COUNT = "SELECT COUNT(*) FROM reflections_reply WHERE thread_id = %s"  # tombstones count too
 
 _REPLY_LIST_FIELDS = (
     "thread_id",
