@@ -46,12 +46,13 @@ connection carries one message at a time), which is why the unit of commit is on
 So that a commit per email stays cheap, an email's COMMIT does not wait for the WAL to reach disk
 (synchronous_commit off, for that transaction only): under load the flush was most of an email's
 cost (about 3 of 3.3-3.8 ms a transaction, measured in-process). A dying sweeper changes nothing
-here, since Postgres has the COMMIT either way. Only a crash of Postgres itself can forget the marks of its last moment (up to
-three wal_writer_delay); those rows are pending again, still claimed, and are sent again after
-the lease: duplicates with the same Message-ID, never a loss. WAL order keeps the rest whole: a
-later commit that survived (a replan, a failure record) means every mark before it did. With a
-synchronous commit such a crash already duplicates an email whose dot went out before its
-COMMIT was flushed; this widens that to the emails of the last fraction of a second.
+here, since Postgres has the COMMIT either way. Only a crash of Postgres itself can forget the
+marks of its last moment (up to three wal_writer_delay); those rows are pending again, still
+claimed, and are sent again after the lease: duplicates with the same Message-ID, never a loss. WAL
+order keeps the rest whole: a later commit that survived (a replan, a failure record) means every
+mark before it did. With a synchronous commit such a crash already duplicates an email whose dot
+went out before its COMMIT was flushed; this widens that to the emails of the last fraction of a
+second.
 
 What makes one connection fast is ESMTP PIPELINING (RFC 2920), which production MTAs offer: the
 write that carries an email's dot also carries the next email's MAIL, RCPT and DATA (an end of
