@@ -211,8 +211,6 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Reminders: a sweeper claim older than the lease is taken to belong to a dead worker and retried.
 REMINDER_LEASE_SECONDS = env_int("REMINDER_LEASE_SECONDS", 120)
 REMINDER_SWEEP_SECONDS = env_int("REMINDER_SWEEP_SECONDS", 30)
-# SMTP sessions a sweeper keeps open, one per email of a group sent and committed together.
-REMINDER_SMTP_SESSIONS = env_int("REMINDER_SMTP_SESSIONS", 8)
 
 # The beat schedule is code. django-celery-beat's DatabaseScheduler copies each entry into its
 # tables when beat starts, where operators can pause one or change its timing in the admin (a

@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -28,14 +29,43 @@ MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(\S+)", re.IGNORECASE | re.MULTILIN
 
 
 class SmtpSink:
-    """Counts every message it is handed, by Message-ID. Thread-safe; the server runs in a thread."""
+    """Counts every message it is handed, by Message-ID, and every connection. Thread-safe; the
+    server runs in a thread. Advertises PIPELINING (RFC 2920), as production MTAs do: aiosmtpd
+    reads commands one line at a time from a buffered stream and answers them in order."""
 
     def __init__(self):
         self.counts: Counter[str] = Counter()
         self.total = 0
+        self.connections = 0
+        self.pipelining = True  # offer PIPELINING in the EHLO answer
         self.refusing = False  # answer DATA with a permanent failure and keep nothing
         self.refused_recipients: set[str] = set()  # answer RCPT for these with a permanent failure
+        self.mails = 0  # MAIL commands seen, counted from 1 across connections
+        self.refused_mails: set[int] = set()  # answer these MAIL commands with a temporary failure
+        self.hang_ups: set[int] = set()  # close the connection instead of answering these MAIL commands
         self._lock = threading.Lock()
+
+    def connected(self) -> None:
+        with self._lock:
+            self.connections += 1
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname  # this hook's contract: aiosmtpd leaves it to the handler
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")  # the last line ("250 HELP") ends the answer
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        with self._lock:
+            self.mails += 1
+            number = self.mails
+        if number in self.hang_ups:
+            server.transport.close()
+            return "421 Closing the connection"  # written to a closed transport: never arrives
+        if number in self.refused_mails:
+            return "451 Try again later"
+        envelope.mail_from, envelope.mail_options = address, list(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refused_recipients:
@@ -63,13 +93,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+class _CountingSMTP(SMTP):
+    def connection_made(self, transport):
+        self.event_handler.connected()
+        super().connection_made(transport)
+
+
+class _SinkController(Controller):
+    def factory(self):
+        return _CountingSMTP(self.handler, **self.SMTP_kwargs)
+
+
 @contextmanager
 def smtp_sink():
     # aiosmtpd logs every SMTP command at INFO: at thousands of messages that is the sink's main cost.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     sink = SmtpSink()
-    controller = Controller(sink, hostname=HOST, port=free_port())
+    controller = _SinkController(sink, hostname=HOST, port=free_port())
     controller.start()
+    sink.connections = 0  # start() has connected once, to see that the server answers
     try:
         yield sink, controller.port
     finally:

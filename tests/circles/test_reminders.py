@@ -395,8 +395,11 @@ def test_a_failed_send_is_retried_later_and_not_marked_sent(circle, people, sett
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens on the discard port
     with pytest.raises(OSError):
         sweep(datetime(2025, 3, 10, 19, 1, tzinfo=UTC))
-    assert not Reminder.objects.filter(channel=Channel.EMAIL, status=Reminder.Status.SENT).exists()
-    assert not Reminder.objects.exclude(claimed_by="").exists()  # claims released for the next sweep
+    due = Reminder.objects.filter(session=first_session(circle), kind=Kind.DAY_BEFORE)
+    # In-app notices do not wait for the mail server; the emails stay pending, their claims released.
+    assert {r.status for r in due.filter(channel=Channel.IN_APP)} == {Reminder.Status.SENT}
+    emails = due.filter(channel=Channel.EMAIL)
+    assert {(r.status, r.claimed_by) for r in emails} == {(Reminder.Status.PENDING, "")}
 
 
 @pytest.fixture
@@ -443,10 +446,132 @@ def test_a_recipient_refused_in_a_group_is_retried_alone_and_the_rest_of_the_gro
 def test_a_sender_dying_before_the_last_dot_leaves_nothing_at_the_server(circle, people, smtp_sink, settings):
     # What the sweeper's ordering rests on: SMTP keeps nothing from a connection closed inside DATA.
     row = rows_for(people.member, first_session(circle))[(Kind.DAY_BEFORE, Channel.EMAIL)]
-    smtp = smtplib.SMTP(settings.EMAIL_HOST, settings.EMAIL_PORT)
-    smtp.ehlo()
-    assert reminders._all_but_the_dots([(smtp, reminders.reminder_email(row))]) == [None]
-    smtp.close()
+    message = reminders.reminder_email(row)
+    outbox = reminders._Outbox()
+    assert outbox.open_envelope(row.pk, message) is None
+    outbox.send_message(message)
+    outbox.close()  # drops the socket: a QUIT would be read as part of the message
     with smtplib.SMTP(settings.EMAIL_HOST, settings.EMAIL_PORT) as later:
         later.noop()  # the server has handled the dropped session before it answers a new one
     assert smtp_sink.total == 0
+
+
+def test_the_sink_answers_pipelined_commands_in_order(smtp_sink, settings):
+    smtp_sink.refused_recipients = {"nobody@example.org"}
+    with smtplib.SMTP(settings.EMAIL_HOST, settings.EMAIL_PORT) as smtp:
+        smtp.ehlo()
+        assert smtp.has_extn("pipelining")
+        smtp.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n")
+        assert [smtp.getreply()[0] for _ in range(3)] == [250, 250, 354]
+        # The end of one message, then the next envelope, in one write.
+        smtp.send(b"Message-ID: <one@x>\r\n\r\nHi\r\n.\r\nMAIL FROM:<a@example.org>\r\n")
+        smtp.send(b"RCPT TO:<nobody@example.org>\r\nRCPT TO:<c@example.org>\r\nDATA\r\n")
+        assert [smtp.getreply()[0] for _ in range(5)] == [250, 250, 550, 250, 354]
+        smtp.send(b"Message-ID: <two@x>\r\n\r\nHi\r\n.\r\n")
+        assert smtp.getreply()[0] == 250
+    assert smtp_sink.counts == {"<one@x>": 1, "<two@x>": 1}
+
+
+MANY = 12
+
+
+@pytest.fixture
+def many_due(db):
+    """MANY due reminder emails, one per person, in the order the sweeper sends them."""
+    return rig.make_due_reminders(people=MANY, kinds=[Kind.HOUR_BEFORE], channels=[Channel.EMAIL], due_at=NOW)
+
+
+@pytest.fixture
+def smtp_writes(monkeypatch):
+    """Every write the sweeper makes on its SMTP connection."""
+    writes: list[bytes] = []
+    write = reminders._Outbox.write
+
+    def recording(outbox, data):
+        writes.append(data)
+        write(outbox, data)
+
+    monkeypatch.setattr(reminders._Outbox, "write", recording)
+    return writes
+
+
+def sent_once(rows) -> dict[str, int]:
+    return {reminders.message_id(row): 1 for row in rows}
+
+
+def test_emails_go_out_once_each_over_one_pipelined_connection(many_due, smtp_sink, smtp_writes):
+    assert sweep(NOW) == reminders.SweepResult(sent=MANY, failed=0)
+    assert smtp_sink.counts == sent_once(many_due) and smtp_sink.connections == 1
+    assert not Reminder.objects.exclude(status=Reminder.Status.SENT).exists()
+    # Each dot but the last carries the next email's envelope; one envelope went out on its own.
+    piggybacked = [w for w in smtp_writes if w.startswith(b".\r\nMAIL FROM:")]
+    assert len(piggybacked) == MANY - 1
+    assert sum(w.startswith(b"MAIL FROM:") for w in smtp_writes) == 1
+
+
+def test_a_server_without_pipelining_gets_one_command_at_a_time_on_one_connection(
+    many_due, smtp_sink, smtp_writes
+):
+    smtp_sink.pipelining = False
+    assert sweep(NOW) == reminders.SweepResult(sent=MANY, failed=0)
+    assert smtp_sink.counts == sent_once(many_due) and smtp_sink.connections == 1
+    assert smtp_writes.count(b".\r\n") == MANY
+    commands = [w for w in smtp_writes if b"Message-ID:" not in w]
+    assert len(commands) == 4 * MANY and all(w.count(b"\r\n") == 1 for w in commands)
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "plain"])
+@pytest.mark.parametrize("refused", ["mail", "rcpt"])
+def test_a_refused_envelope_fails_only_its_row_which_is_sent_once_later(
+    many_due, smtp_sink, refused, pipelining
+):
+    smtp_sink.pipelining = pipelining
+    unlucky = many_due[4]
+    if refused == "mail":
+        smtp_sink.refused_mails = {5}  # the fifth email's MAIL
+    else:
+        smtp_sink.refused_recipients = {unlucky.user.email}
+    assert sweep(NOW) == reminders.SweepResult(sent=MANY - 1, failed=1)
+    others = [row for row in many_due if row.pk != unlucky.pk]
+    assert smtp_sink.counts == sent_once(others) and smtp_sink.connections == 1
+    unlucky.refresh_from_db()
+    assert (unlucky.status, unlucky.attempts, unlucky.claimed_by) == (Reminder.Status.PENDING, 1, "")
+    assert ("451" if refused == "mail" else "550") in unlucky.last_error
+    smtp_sink.refused_recipients = set()
+    assert sweep(NOW + timedelta(minutes=6)) == reminders.SweepResult(sent=1, failed=0)
+    assert smtp_sink.counts == sent_once(many_due)
+
+
+@pytest.mark.parametrize("hang_up", [1, 6], ids=["first-mail", "mid-batch"])
+def test_a_connection_the_server_drops_is_reopened_and_nothing_is_lost_or_doubled(
+    many_due, smtp_sink, hang_up
+):
+    smtp_sink.hang_ups = {hang_up}
+    result = sweep(NOW)
+    if hang_up == 1:
+        # The first email's own envelope: that row is retried later, the rest go on a new connection.
+        assert result == reminders.SweepResult(sent=MANY - 1, failed=1)
+        assert sweep(NOW + timedelta(minutes=6)).sent == 1
+    else:
+        # Another email's envelope, sent with the dot before it: it is sent again on a new one.
+        assert result == reminders.SweepResult(sent=MANY, failed=0)
+    assert smtp_sink.counts == sent_once(many_due)
+    assert not Reminder.objects.exclude(status=Reminder.Status.SENT).exists()
+
+
+def test_a_row_taken_away_after_its_envelope_went_out_is_not_sent(many_due, smtp_sink, monkeypatch):
+    taken = many_due[3]
+    mark_sent = reminders._mark_sent
+
+    def replanned_meanwhile(row, **kwargs):
+        if row.pk == taken.pk:  # its envelope went out with the dot before; now a replan withdraws it
+            Reminder.objects.filter(pk=row.pk).update(status=Reminder.Status.WITHDRAWN)
+        return mark_sent(row, **kwargs)
+
+    monkeypatch.setattr(reminders, "_mark_sent", replanned_meanwhile)
+    assert sweep(NOW) == reminders.SweepResult(sent=MANY - 1, failed=0)
+    # The open DATA was given up by dropping the connection; the rest went on a new one.
+    assert smtp_sink.counts == sent_once(r for r in many_due if r.pk != taken.pk)
+    assert smtp_sink.connections == 2
+    taken.refresh_from_db()
+    assert taken.status == Reminder.Status.WITHDRAWN
