@@ -1,4 +1,4 @@
-# The production image: one image for web (daphne), worker and beat; docker-compose.yml picks the command.
+# The production image: one image for web (uvicorn, config/server.py), worker and beat; docker-compose.yml picks the command.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -33,4 +33,4 @@ RUN useradd --system --uid 10001 --home-dir /app --no-create-home alongside \
 USER alongside
 
 EXPOSE 8000
-CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "config.asgi:application"]
+CMD ["python", "-m", "config.server", "--host", "0.0.0.0", "--port", "8000"]

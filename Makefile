@@ -33,7 +33,7 @@ test: install
 bench: install
 	$(PY) -m bench.run $(BENCH)
 
-# `make faults` kills daphne, Redis, Postgres and a Celery worker mid-work and checks nothing was lost
+# `make faults` kills the ASGI server, Redis, Postgres and a Celery worker mid-work and checks nothing was lost
 # (FAULTS=redis runs one; see docs/reliability.md). `make soak` holds 200 clients for 30 minutes
 # (SOAK="--minutes 5 --clients 80" for less). Both need Postgres and Redis, like `make bench live`.
 faults: install

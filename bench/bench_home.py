@@ -1,4 +1,4 @@
-"""Signed-in home page against hello-world: requests/s from one daphne process, same run.
+"""Signed-in home page against hello-world: requests/s from one server process (config.server), same run.
 
 The home page is what every person lands on after signing in; the issue's target is at least
 a quarter of the throughput of a view that does nothing. The hello-world requests are anonymous

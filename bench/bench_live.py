@@ -12,7 +12,7 @@ Both servers run as their own process in the same run, measured the same way:
 
 Ours goes the whole way: message.post over the socket, one transaction writing the event,
 group_send on commit through Redis, each consumer forwarding to its tab. It is served as
-docker-compose serves the web process (daphne, a Postgres pool of DB_POOL_MAX_SIZE or 10). Needs
+docker-compose serves the web process (config.server, a Postgres pool of DB_POOL_MAX_SIZE or 10). Needs
 Postgres and Redis (DATABASE_URL / REDIS_URL or the loopback defaults); a fresh database is made
 and dropped. BENCH_LIVE_SECONDS sets each phase's length, BENCH_LIVE_RATE a fixed rate for the
 latency phase (to compare two versions at the same load). Run alone with
@@ -32,6 +32,8 @@ from pathlib import Path
 
 import psycopg
 import websockets
+
+from config.server import command as server_command
 
 ROOT = Path(__file__).resolve().parent.parent
 ROOMS = int(os.environ.get("BENCH_LIVE_ROOMS", "8"))
@@ -350,16 +352,7 @@ def run() -> list[dict]:
         # database_sync_to_async call opens (and closes) its own Postgres connection.
         web_env = {**env, "DB_POOL_MAX_SIZE": pool_size}
         ours = start(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(ours_port),
-                "config.asgi:application",
-            ],
+            server_command("127.0.0.1", ours_port),
             web_env,
             ours_port,
         )

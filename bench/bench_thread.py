@@ -1,4 +1,4 @@
-"""Thread page against hello-world: requests/s from one daphne process, same run.
+"""Thread page against hello-world: requests/s from one server process (config.server), same run.
 
 The page is the demo situation thread with 40 perspectives (the demo's 3 plus 37 added here,
 each with affirmations), read by a member of its circle: access check, the thread, its last page

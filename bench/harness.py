@@ -1,6 +1,6 @@
 """Reusable pieces for HTTP benchmarks: a throwaway served product and a loopback load generator.
 
-    with served_product() as site:                       # migrated, seeded, daphne on a free port
+    with served_product() as site:                       # migrated, seeded, config.server on a free port
         cookie = site.sign_in("alex@riverside.example")  # any demo person (see accounts/demo.py)
         row = compare(
             site,
@@ -14,7 +14,7 @@
 
 `served_product()` makes a fresh database (a SQLite file in a temporary folder, or a new
 Postgres database beside DATABASE_URL's when that is set, dropped afterwards), runs migrate
-and seed_demo, and starts daphne with DJANGO_SETTINGS_MODULE=bench.settings: the product's
+and seed_demo, and starts config.server with DJANGO_SETTINGS_MODULE=bench.settings: the product's
 settings and URLs plus the hello-world baseline, with DEBUG off. `setup` takes extra
 manage.py commands to run before the server starts (e.g. a command that seeds more data).
 
@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.demo import DEMO_PASSWORD
+from config.server import command as server_command
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -280,27 +281,16 @@ def served_product(*, setup: Iterable[tuple[str, ...]] = ()) -> Iterator[Site]:
             if environment.get("DATABASE_URL"):
                 environment = {**environment, "DB_POOL_MAX_SIZE": pool_size}
             port = _free_port()
-            log = (workdir / "daphne.log").open("w")
+            log = (workdir / "server.log").open("w")
             server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-v",
-                    "0",
-                    "-b",
-                    HOST,
-                    "-p",
-                    str(port),
-                    "config.asgi:application",
-                ],
+                server_command(HOST, port),
                 cwd=ROOT,
                 env=environment,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
             try:
-                _wait_until_answering(port, server, workdir / "daphne.log")
+                _wait_until_answering(port, server, workdir / "server.log")
                 yield Site(port=port, environment=environment)
             finally:
                 server.terminate()
@@ -316,7 +306,7 @@ def _wait_until_answering(port: int, server: subprocess.Popen, log: Path) -> Non
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"daphne exited with {server.returncode}:\n{log.read_text()[-2000:]}")
+            raise RuntimeError(f"the server exited with {server.returncode}:\n{log.read_text()[-2000:]}")
         try:
             connection = http.client.HTTPConnection(HOST, port, timeout=2)
             connection.request("GET", HELLO_PATH)
@@ -325,7 +315,7 @@ def _wait_until_answering(port: int, server: subprocess.Popen, log: Path) -> Non
         except OSError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"daphne did not answer on port {port} within 60 s:\n{log.read_text()[-2000:]}")
+    raise RuntimeError(f"the server did not answer on port {port} within 60 s:\n{log.read_text()[-2000:]}")
 
 
 DOC = ROOT / "docs" / "performance.md"
@@ -347,7 +337,7 @@ def write_doc_section(key: str, title: str, rows: list[dict], *, database: dict)
         f"## {title} ({store.split()[0]})",
         "",
         f"`python -m bench.run {key.removeprefix('bench_')}`, last run {time.strftime('%Y-%m-%d')}: "
-        f"one daphne process, {store} database, {layer} channel layer, DEBUG off, "
+        f"one uvicorn process (config.server), {store} database, {layer} channel layer, DEBUG off, "
         f"on a {os.cpu_count()}-core machine shared with other work "
         "(the load generator runs on the same cores). "
         f"{detail.get('requests', '?')} requests per round over {detail.get('concurrency', '?')} keep-alive "

@@ -16,6 +16,9 @@ from circles.sockets import ClosesWhenAccessEnds
 
 logger = logging.getLogger(__name__)
 
+# Built once: wrapping a function inspects it, and every command and ping goes through here.
+_write_on_db_thread = database_sync_to_async(live.with_deferred_broadcasts)
+
 
 class SessionRoomConsumer(ClosesWhenAccessEnds, AsyncWebsocketConsumer):
     joined = False
@@ -99,7 +102,7 @@ class SessionRoomConsumer(ClosesWhenAccessEnds, AsyncWebsocketConsumer):
         after every commit while the other rooms' commands queue behind it. A bell that cannot be
         sent is logged; the clients catch up from the seq gap or the next pong.
         """
-        result, bells = await database_sync_to_async(live.with_deferred_broadcasts)(function, **kwargs)
+        result, bells = await _write_on_db_thread(function, **kwargs)
         for group, message in bells:
             try:
                 await self.channel_layer.group_send(group, message)
@@ -111,5 +114,6 @@ class SessionRoomConsumer(ClosesWhenAccessEnds, AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(content, separators=(",", ":")))
 
     async def live_event(self, message):
-        # Serialised once in circles.live.broadcast for every socket in the room.
-        await self.send(text_data=message["text"])
+        # Serialised once in circles.live.broadcast for every socket in the room, and handed
+        # straight to the server: this runs once per socket per event.
+        await self.base_send({"type": "websocket.send", "text": message["text"]})

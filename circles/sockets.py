@@ -82,35 +82,43 @@ class ClosesWhenAccessEnds:
     async def __call__(self, scope, receive, send):
         """AsyncConsumer.__call__ with one long-lived reader per source (the socket, the channel
         layer) instead of Channels' await_many_dispatch, which starts a task and an asyncio.wait
-        for every message: a room broadcast paid that once per socket. Messages are still
-        dispatched one at a time, each source's in order."""
+        for every message: a room broadcast paid that once per socket. Each reader dispatches what
+        it reads itself, under a lock, so messages are still handled one at a time, each source's
+        in order, and a broadcast wakes one task per socket, not two."""
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.channel_name = await self.channel_layer.new_channel()
         self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
         self.base_send = send
-        inbox: asyncio.Queue = asyncio.Queue()
+        one_at_a_time = asyncio.Lock()
+        ended = False
 
-        async def read(source) -> None:
-            try:
-                while True:
-                    inbox.put_nowait(await source())
-            except Exception as error:  # handed to the loop below, which raises it as Channels would
-                inbox.put_nowait(error)
-
-        readers = [asyncio.create_task(read(receive)), asyncio.create_task(read(self.channel_receive))]
-        try:
+        async def pump(source) -> None:
+            nonlocal ended
             while True:
-                message = await inbox.get()
-                if isinstance(message, Exception):
-                    raise message
-                await self.dispatch(message)
-        except StopConsumer:
-            pass
+                message = await source()
+                async with one_at_a_time:
+                    if ended:  # the other reader stopped the consumer while this one waited
+                        return
+                    try:
+                        await self.dispatch(message)
+                    except BaseException:
+                        ended = True
+                        raise
+
+        readers = [asyncio.create_task(pump(receive)), asyncio.create_task(pump(self.channel_receive))]
+        try:
+            done, _ = await asyncio.wait(readers, return_when=asyncio.FIRST_EXCEPTION)
         finally:
             for reader in readers:
                 reader.cancel()
             await asyncio.gather(*readers, return_exceptions=True)
+        # StopConsumer is the consumer's way out; anything else (a failed handler, a broken channel
+        # layer) is raised, as Channels would.
+        for reader in done:
+            error = reader.exception()
+            if error is not None and not isinstance(error, StopConsumer):
+                raise error
 
     async def dispatch(self, message: dict) -> None:
         # Channels' own dispatch first runs close_old_connections on Django's one sync thread,

@@ -10,6 +10,7 @@ import subprocess  # nosec B404  # starts the dev stack's own fixed commands
 import sys
 import time
 
+from config import server
 from config.testenv import answers
 
 HOST = os.environ.get("HOST", "127.0.0.1")
@@ -24,7 +25,7 @@ def commands() -> dict[str, list[str]]:
         [] if os.environ.get("REDIS_URL") else ["--without-mingle", "--without-gossip", "--without-heartbeat"]
     )
     return {
-        "web": [python, "-m", "daphne", "-b", HOST, "-p", PORT, "config.asgi:application"],
+        "web": server.command(HOST, PORT),
         "worker": [*celery, "worker", "--loglevel=INFO", "--concurrency=2", *remote],
         "beat": [*celery, "beat", "--loglevel=INFO"],
     }

@@ -1,4 +1,4 @@
-"""The processes a fault run needs, each started and killed by us: a throwaway database, daphne,
+"""The processes a fault run needs, each started and killed by us: a throwaway database, the ASGI server,
 a private redis-server and a private Postgres cluster.
 
 The orchestrator never imports Django (a pytest process calling in already has its own settings):
@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+
+from config.server import command as server_command
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -243,8 +245,8 @@ def stored_events(database: str, session_id: int) -> list[dict]:
     return [{"seq": s, "kind": k, "actor": a, "patch": p, "text": t} for s, k, a, p, t in rows]
 
 
-class Daphne:
-    """One ASGI server as in production (daphne, a pool of 10 connections). `kill()` is a crash."""
+class AsgiServer:
+    """One ASGI server as in production (config.server, a pool of 10 connections). `kill()` is a crash."""
 
     def __init__(self, database: str, redis: str, *, prefix: str, log: Path, port: int | None = None):
         self.port = port or free_port()
@@ -265,10 +267,10 @@ class Daphne:
     def ws_url(self, session_id: int) -> str:
         return f"ws://{HOST}:{self.port}/ws/circles/sessions/{session_id}/room/"
 
-    def start(self, *, wait: bool = True) -> "Daphne":
+    def start(self, *, wait: bool = True) -> "AsgiServer":
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(self.port), "config.asgi:application"],
+                server_command(HOST, self.port),
                 cwd=ROOT,
                 env=self.env,
                 stdout=out,
@@ -282,10 +284,10 @@ class Daphne:
     def wait_listening(self, timeout: float = 120) -> None:
         def up() -> bool:
             if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited with {self.process.returncode}; see {self.log}")
+                raise RuntimeError(f"the server exited with {self.process.returncode}; see {self.log}")
             return answers(self.port)
 
-        wait_for(up, timeout=timeout, what=f"daphne on port {self.port}")
+        wait_for(up, timeout=timeout, what=f"the server on port {self.port}")
 
     @property
     def alive(self) -> bool:

@@ -136,7 +136,7 @@ def _prefix() -> str:
 
 
 def asgi_kill(*, short: bool = False, seed: int | None = None) -> dict:
-    """Two daphne processes behind a client-side "load balancer"; one is SIGKILLed, restarted, then
+    """Two ASGI server processes behind a client-side "load balancer"; one is SIGKILLed, restarted, then
     the other, `kills` times in all. Every kill after the first hits every client."""
     kills, clients = (3, 6) if short else (20, 12)
     seed = seed if seed is not None else random.randrange(10**6)
@@ -144,7 +144,7 @@ def asgi_kill(*, short: bool = False, seed: int | None = None) -> dict:
         room = rig.template_room()
         prefix = _prefix()
         servers = [
-            rig.Daphne(database, rig.redis_url(), prefix=prefix, log=Path(folder) / f"daphne{n}.log")
+            rig.AsgiServer(database, rig.redis_url(), prefix=prefix, log=Path(folder) / f"server{n}.log")
             for n in (0, 1)
         ]
         try:
@@ -223,14 +223,14 @@ async def _asgi_kill(room, servers, *, kills: int, clients: int, seed: int) -> d
 
 def redis_restart(*, short: bool = False, seed: int | None = None, outage: float = 2.0) -> dict:
     """A private redis-server (no persistence, as in docker-compose.yml) is killed and started again
-    on the same port while one daphne serves the room. Every client must be live again (receiving
+    on the same port while one server serves the room. Every client must be live again (receiving
     new events as they happen, not only on request) within 10 s, with nothing lost."""
     clients = 6 if short else 12
     seed = seed if seed is not None else random.randrange(10**6)
     with rig.throwaway_database() as database, rig.log_folder("faults-redis-") as folder:
         room = rig.template_room()
         redis = rig.RedisServer(Path(folder) / "redis.log").start()
-        server = rig.Daphne(database, redis.url, prefix=_prefix(), log=Path(folder) / "daphne.log")
+        server = rig.AsgiServer(database, redis.url, prefix=_prefix(), log=Path(folder) / "server.log")
         try:
             server.start()
             figures = asyncio.run(
@@ -304,8 +304,8 @@ def postgres_restart(*, short: bool = False, seed: int | None = None) -> dict:
             cluster.create()
             with rig.throwaway_database(cluster.url()) as database:
                 room = rig.template_room()
-                server = rig.Daphne(
-                    database, rig.redis_url(), prefix=_prefix(), log=Path(folder) / "daphne.log"
+                server = rig.AsgiServer(
+                    database, rig.redis_url(), prefix=_prefix(), log=Path(folder) / "server.log"
                 )
                 try:
                     server.start()

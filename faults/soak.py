@@ -1,11 +1,11 @@
 """`python -m faults.soak --minutes 30 --clients 200 --circles 25`: a long steady run.
 
-Every person of every circle holds one protocol client (faults.client) on one daphne process (a
+Every person of every circle holds one protocol client (faults.client) on one server process (a
 pool of 10 connections, Redis channel layer) for the whole run; each circle's members take turns
 posting a message every `--message-every` seconds, and signed-in HTTP requests (home, circle
 page, room page, /healthz/) run alongside at `--http-rate` per second. Measured:
 - fan-out latency: from a message being posted to each member applying its event, p50/p99;
-- daphne's RSS, sampled every 10 s: growth from the first sample (all clients connected, after
+- the server's RSS, sampled every 10 s: growth from the first sample (all clients connected, after
   a warm-up) to the last;
 - errors: error frames, dropped or refused sockets, commands never acknowledged, HTTP answers
   other than 200, and, per circle at the end, anything lost/duplicated/reordered (faults.client).
@@ -33,7 +33,9 @@ SAMPLE_EVERY = 10.0
 
 
 class Soak:
-    def __init__(self, rooms: list[rig.Room], server: rig.Daphne, *, message_every: float, http_rate: float):
+    def __init__(
+        self, rooms: list[rig.Room], server: rig.AsgiServer, *, message_every: float, http_rate: float
+    ):
         self.rooms, self.server = rooms, server
         self.message_every, self.http_rate = message_every, http_rate
         self.rng = random.Random()
@@ -143,11 +145,11 @@ def soak(*, minutes: float, clients: int, circles: int, message_every: float, ht
     per_circle = max(2, clients // circles)
     with rig.migrated_database() as database, rig.log_folder("faults-soak-") as folder:
         rooms = rig.seed(database, circles=circles, per_circle=per_circle)
-        server = rig.Daphne(
+        server = rig.AsgiServer(
             database,
             rig.redis_url(),
             prefix=f"soak{random.randrange(10**6)}",
-            log=Path(folder) / "daphne.log",
+            log=Path(folder) / "server.log",
         )
         try:
             server.start()
@@ -208,7 +210,7 @@ def soak(*, minutes: float, clients: int, circles: int, message_every: float, ht
         check("errors (socket, HTTP, integrity)", errors, "0", errors == 0),
         check("fan-out p99", figures["fanout_p99_ms"], "< 1000 ms", p99 is not None and p99 < 1, timing=True),
         check(
-            "daphne RSS growth, first to last sample",
+            "server RSS growth, first to last sample",
             figures["rss_growth_pct"],
             "< 15 %",
             growth < 15,

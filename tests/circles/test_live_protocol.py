@@ -574,13 +574,3 @@ async def test_membership_is_checked_again_on_every_message(room):
     await alice.comm.disconnect()
     assert error["code"] == "not_member"
     assert output == {"type": "websocket.close", "code": live.CLOSE_REMOVED}
-
-
-def test_autobahn_builds_its_per_frame_log_arguments_without_click():
-    # config.asgi turns click off for autobahn: colouring the debug arguments of every frame sent
-    # (built even with debug logging off) was about a tenth of the live fan-out's CPU.
-    import autobahn.util
-
-    import config.asgi  # noqa: F401
-
-    assert autobahn.util.hl("frame") == "frame"

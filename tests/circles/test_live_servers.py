@@ -7,7 +7,7 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.circles.live_support import make_session, session_cookie
-from tests.e2e.servers import Daphne
+from tests.e2e.servers import AsgiServer
 from tests.factories import make_circle, make_org, make_person
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def servers(transactional_db):
-    pair = [Daphne().start(), Daphne().start()]
+    pair = [AsgiServer().start(), AsgiServer().start()]
     yield pair
     for server in pair:
         server.stop()
@@ -32,7 +32,7 @@ def room(transactional_db, settings):
     return SimpleNamespace(session=session, fran=fran, alice=alice)
 
 
-def open_socket(server: Daphne, user, session):
+def open_socket(server: AsgiServer, user, session):
     return connect(
         f"ws://127.0.0.1:{server.port}/ws/circles/sessions/{session.pk}/room/",
         origin=server.base_url,

@@ -1,6 +1,6 @@
-"""Real ASGI servers for tests that need sockets across processes: daphne on the test database.
+"""Real ASGI servers for tests that need sockets across processes: config.server on the test database.
 
-pytest-django's live_server cannot serve WebSockets, so these tests start daphne themselves,
+pytest-django's live_server cannot serve WebSockets, so these tests start the server themselves,
 pointed at the test database (tests using it need django_db(transaction=True) so their rows are
 committed where the server can see them) and at the same Redis channel layer.
 """
@@ -9,12 +9,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
+
+from config.server import command as server_command
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_WITHIN = 60
@@ -35,8 +36,8 @@ def test_database_url() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
 
 
-class Daphne:
-    """One daphne process. `kill()` is a crash (SIGKILL), not a clean shutdown."""
+class AsgiServer:
+    """One server process (config.server). `kill()` is a crash (SIGKILL), not a clean shutdown."""
 
     def __init__(self, port: int | None = None):
         self.port = port or free_port()
@@ -46,7 +47,7 @@ class Daphne:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Daphne":
+    def start(self) -> "AsgiServer":
         env = {
             **os.environ,
             "DATABASE_URL": test_database_url(),
@@ -58,16 +59,7 @@ class Daphne:
         # the server must keep Django's guard against sync database calls in async code.
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "config.asgi:application",
-            ],
+            server_command("127.0.0.1", self.port),
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -78,17 +70,17 @@ class Daphne:
         return self
 
     def wait_until_listening(self) -> None:
-        """Poll the port until daphne accepts connections (a readiness check, not a timing guess)."""
+        """Poll the port until the server accepts connections (a readiness check, not a timing guess)."""
         deadline = time.monotonic() + READY_WITHIN
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited with {self.process.returncode}")
+                raise RuntimeError(f"the server exited with {self.process.returncode}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError(f"daphne did not listen on {self.port} within {READY_WITHIN}s")
+        raise RuntimeError(f"the server did not listen on {self.port} within {READY_WITHIN}s")
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:

@@ -1,6 +1,6 @@
 """axe-core on every page reachable from the demo data, for each persona: 0 WCAG 2.2 A/AA violations.
 
-The demo is seeded on the test database and served by daphne (the live rooms need their sockets).
+The demo is seeded on the test database and served by config.server (the live rooms need their sockets).
 Each persona's walk starts at their home and follows same-origin links breadth first
 (tests/e2e/demo_site.py says which are left alone). axe-core comes from node_modules (package.json
 pins it; `npm ci` installs it) and is injected into each page, which needs the CSP bypassed for
@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 from circles.models import CircleSession, Membership
 from tests.circles.live_support import session_cookie
 from tests.e2e.demo_site import PERSONAS, Visit, build_demo, walk
-from tests.e2e.servers import ROOT, Daphne
+from tests.e2e.servers import ROOT, AsgiServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -74,9 +74,9 @@ def room(demo):
 
 @pytest.fixture
 def server(demo):
-    daphne = Daphne().start()
-    yield daphne
-    daphne.stop()
+    server = AsgiServer().start()
+    yield server
+    server.stop()
 
 
 def axe_violations(page) -> list[dict]:

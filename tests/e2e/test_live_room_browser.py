@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 
 from circles import live
 from tests.circles.live_support import make_session, session_cookie
-from tests.e2e.servers import Daphne
+from tests.e2e.servers import AsgiServer
 from tests.factories import make_circle, make_org, make_person
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -16,9 +16,9 @@ WAIT_MS = 45_000
 
 @pytest.fixture
 def server(transactional_db):
-    daphne = Daphne().start()
-    yield daphne
-    daphne.stop()
+    server = AsgiServer().start()
+    yield server
+    server.stop()
 
 
 def open_room(browser, server, user, session):
