@@ -427,9 +427,19 @@ def connection_open(*, session_id: int, user_id: int, channel_name: str, now: da
     with transaction.atomic():
         room = _lock_room(session_id)
         before = _present(session_id)
+        # A person's place among the present is their first open tab's: a tab opened (or
+        # registered again) while they are here takes that time, so their place does not move.
+        arrived = RoomConnection.objects.filter(session_id=session_id, user_id=user_id).aggregate(
+            first=Min("opened_at")
+        )["first"]
         RoomConnection.objects.update_or_create(
             channel_name=channel_name,
-            defaults={"session_id": session_id, "user_id": user_id, "opened_at": now, "seen_at": now},
+            defaults={
+                "session_id": session_id,
+                "user_id": user_id,
+                "opened_at": min(arrived, now) if arrived else now,
+                "seen_at": now,
+            },
         )
         if room.session.status != CircleSession.Status.ENDED:
             _attendance_open(session_id, user_id, now)
@@ -456,6 +466,10 @@ def connection_close(*, channel_name: str, now: datetime | None = None) -> None:
             return
         present = _present(room.pk)
         if connection.user_id in present:
+            # Their other tabs keep the closed one's arrival time, and so their place.
+            RoomConnection.objects.filter(
+                session_id=room.pk, user_id=connection.user_id, opened_at__gt=connection.opened_at
+            ).update(opened_at=connection.opened_at)
             return
         Attendance.objects.filter(
             session_id=room.pk, user_id=connection.user_id, left_at__isnull=True

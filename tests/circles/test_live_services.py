@@ -47,6 +47,22 @@ def test_two_tabs_of_one_person_count_once(room):
     assert live.snapshot(session_id=sid, user_id=alice)["present"] == []
 
 
+def test_closing_a_persons_first_tab_keeps_their_place_among_the_present(room):
+    """Found by the replay state machine: the order of `present` (arrival order, the default
+    speaking order) moved when someone closed their earliest of two tabs, with no event, so a
+    client's replayed state no longer equalled a fresh snapshot."""
+    sid, alice, bob, t0 = room.session.pk, room.member.pk, room.bob.pk, timezone.now()
+    live.connection_open(session_id=sid, user_id=alice, channel_name="alice-1", now=t0)
+    live.connection_open(session_id=sid, user_id=bob, channel_name="bob", now=t0 + timedelta(seconds=1))
+    live.connection_open(session_id=sid, user_id=alice, channel_name="alice-2", now=t0 + timedelta(seconds=2))
+    live.connection_close(channel_name="alice-1", now=t0 + timedelta(seconds=3))
+    # The same tab registered again (a heartbeat after a sweep) does not move her either.
+    live.connection_open(session_id=sid, user_id=alice, channel_name="alice-2", now=t0 + timedelta(seconds=4))
+    last = SessionEvent.objects.filter(session=room.session).order_by("seq").last()
+    assert last.patch["present"] == [alice, bob]
+    assert live.snapshot(session_id=sid, user_id=alice)["present"] == [alice, bob]
+
+
 def test_a_brief_drop_does_not_split_attendance(room):
     sid, alice, t0 = room.session.pk, room.member.pk, timezone.now()
     live.connection_open(session_id=sid, user_id=alice, channel_name="a", now=t0)
