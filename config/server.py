@@ -4,10 +4,11 @@ tests, the fault rig and the benchmarks all run `python -m config.server --host 
 uvicorn, with the `websockets` library's sans-I/O protocol for sockets, on the standard asyncio
 loop (no uvloop, so the live bench's raw `websockets` baseline runs on the same loop), and
 httptools to parse HTTP: h11, pure Python, served hello-world at 271 requests/s where httptools
-served 321-419 in the same hour (the socket frames never go through either). It replaced daphne, whose Twisted and autobahn layers cost about a fifth more
-instructions per delivered room message (docs/performance.md). Settings that differ from uvicorn's defaults
-keep what daphne did: no compression of frames (small JSON; deflate would cost CPU per socket
-per frame), the peer's address as the client's (no proxy headers), no access log.
+served 321-419 in the same hour (the socket frames never go through either). It replaced
+daphne, whose Twisted and autobahn layers cost about a fifth more instructions per delivered
+room message (docs/performance.md). Settings that differ from uvicorn's defaults keep what
+daphne did: no compression of frames (small JSON; deflate would cost CPU per socket per frame),
+the peer's address as the client's (no proxy headers), no access log.
 """
 
 import argparse
