@@ -19,6 +19,15 @@ from circles.models import (
     Membership,
     SessionTemplate,
 )
+from config.prepared import PreparedQuery
+
+# The viewer's active membership with its circle: every circle page's first read, compiled once
+# (config/prepared.py).
+_VIEWER_MEMBERSHIP = PreparedQuery(
+    lambda circle_id, user_id, organisation_id: Membership.objects.select_related("circle__template").filter(
+        circle_id=circle_id, user_id=user_id, left_at__isnull=True, circle__organisation_id=organisation_id
+    )
+)
 
 
 def get_circle_for_user(user: User, pk: int, *, write: bool = False) -> Circle:
@@ -29,10 +38,8 @@ def get_circle_for_user(user: User, pk: int, *, write: bool = False) -> Circle:
     if not (user.is_authenticated and user.organisation_id):
         raise Http404("No such circle.")
     try:
-        # At most one active membership (a constraint); get() skips the ordering first() would add.
-        membership = Membership.objects.select_related("circle__template").get(
-            circle_id=pk, user=user, left_at__isnull=True, circle__organisation_id=user.organisation_id
-        )
+        # At most one active membership (a constraint).
+        membership = _VIEWER_MEMBERSHIP.get(pk, user.pk, user.organisation_id)
     except Membership.DoesNotExist:
         raise Http404("No such circle.") from None
     if write and not membership.is_circle_facilitator:

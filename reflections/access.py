@@ -13,14 +13,17 @@ from django.http import Http404
 from accounts.models import User
 from circles.access import get_circle_for_user
 from circles.models import Circle
+from config.prepared import PreparedQuery
 from reflections.models import ConcernReport, Intention, JournalEntry, Prompt, Reply, Thread
+
+# Every thread page and thread action starts here: compiled once (config/prepared.py).
+_THREAD = PreparedQuery(lambda pk: Thread.objects.select_related("author", "prompt").filter(pk=pk))
 
 
 def get_thread_for_user(user: User, pk: int, *, write: bool = False) -> Thread:
     """The thread, with `.circle` carrying the viewer's membership. `write` means "as its author"."""
     try:
-        # get(), not filter().first(): first() would sort by the model's ordering, a third of the cost.
-        thread = Thread.objects.select_related("author", "prompt").get(pk=pk)
+        thread = _THREAD.get(pk)
     except Thread.DoesNotExist:
         raise Http404("No such thread.") from None
     thread.circle = get_circle_for_user(user, thread.circle_id)

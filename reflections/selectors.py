@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from circles.models import Circle
+from config.prepared import PreparedQuery
 from reflections.models import (
     ConcernReport,
     Intention,
@@ -126,22 +127,23 @@ class ThreadPage:
 def thread_page(*, user: User, thread: Thread, page: int | str | None = None) -> ThreadPage:
     """The thread with a page of perspectives (the last page unless asked), affirmations with names,
     and when this person last read it, so newer perspectives can be marked."""
-    paginator = Paginator(_replies_shown(thread), REPLIES_PER_PAGE)
-    with connection.cursor() as cursor:  # the ORM's COUNT cost three times its execution
-        cursor.execute(_REPLY_COUNT, [thread.pk])
-        paginator.count = cursor.fetchone()[0]  # what Paginator would have counted
+    paginator = Paginator(_ThreadReplies(thread.pk), REPLIES_PER_PAGE)
     replies_page = paginator.get_page(page if page else paginator.num_pages)
-    replies_page.object_list = list(replies_page.object_list)
-    try:
-        previous = ThreadRead.objects.values_list("last_read_at", flat=True).get(thread=thread, user=user)
-    except ThreadRead.DoesNotExist:
-        previous = None
+    read = _READ_MARKER.fetch(thread.pk, user.pk)
+    previous = read[0].last_read_at if read else None
     _attach_affirmations(user, thread=thread, replies=replies_page.object_list)
     _mark_for_viewer(user, replies_page.object_list, previous_read_at=previous)
     return ThreadPage(thread=thread, replies=replies_page, previous_read_at=previous)
 
 
+# Written out or compiled once (config/prepared.py): the thread page reads them on every view, and
+# through the ORM compiling each cost more than running it.
 _REPLY_COUNT = "SELECT COUNT(*) FROM reflections_reply WHERE thread_id = %s"  # tombstones count too
+_READ_MARKER = PreparedQuery(
+    lambda thread_id, user_id: ThreadRead.objects.filter(thread_id=thread_id, user_id=user_id).only(
+        "last_read_at"
+    )
+)
 
 _REPLY_LIST_FIELDS = (
     "thread_id",
@@ -154,10 +156,28 @@ _REPLY_LIST_FIELDS = (
 )
 
 
-def _replies_shown(thread: Thread) -> QuerySet:
+def _replies_shown(thread_id: int) -> QuerySet:
     """A thread's perspectives with what the list shows, authors' names only: the other columns
     of twenty users cost a quarter of the query."""
-    return Reply.objects.filter(thread=thread).select_related("author").only(*_REPLY_LIST_FIELDS)
+    return Reply.objects.filter(thread_id=thread_id).select_related("author").only(*_REPLY_LIST_FIELDS)
+
+
+_REPLIES_SHOWN = PreparedQuery(_replies_shown)
+
+
+class _ThreadReplies:
+    """A thread's perspectives as Paginator reads them: count() and one slice, a query each."""
+
+    def __init__(self, thread_id: int):
+        self.thread_id = thread_id
+
+    def count(self) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(_REPLY_COUNT, [self.thread_id])
+            return cursor.fetchone()[0]
+
+    def __getitem__(self, page: slice) -> list[Reply]:
+        return _REPLIES_SHOWN.fetch(self.thread_id, limit=page.stop - page.start, offset=page.start)
 
 
 def _mark_for_viewer(user: User, replies, *, previous_read_at: datetime | None) -> None:
@@ -181,7 +201,7 @@ def post_affirmations(*, user: User, post: Thread | Reply) -> Thread | Reply:
 
 def replies_after(*, user: User, thread: Thread, after_id: int, limit: int = REPLIES_PER_PAGE) -> list[Reply]:
     """Perspectives newer than `after_id`: what a live page missed."""
-    replies = list(_replies_shown(thread).filter(pk__gt=after_id).order_by("created_at", "id")[:limit])
+    replies = list(_replies_shown(thread.pk).filter(pk__gt=after_id).order_by("created_at", "id")[:limit])
     _attach_affirmations(user, replies=replies)
     _mark_for_viewer(user, replies, previous_read_at=None)
     return replies

@@ -215,3 +215,10 @@ def test_a_report_about_a_post_from_another_circle_is_404(world, client_for):
     )
     url = reverse("reflections:concern-new", kwargs={"circle_pk": world.circle.pk}) + f"?thread={other.pk}"
     assert client_for(world.member).get(url).status_code == 404
+
+
+@pytest.mark.parametrize("route", ["reflections:thread", "reflections:threads", "circles:circle-detail"])
+def test_an_id_beyond_any_column_is_404_not_a_server_error(world, client_for, route):
+    """These routes read through compiled queries (config/prepared.py), which skip the ORM's own
+    handling of ids no 64-bit column can hold."""
+    assert client_for(world.member).get(reverse(route, args=[2**64])).status_code == 404
