@@ -270,6 +270,7 @@ INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 14)
 
 # Session idle timeout: use pushes the expiry forward (config.middleware.IdleSessionMiddleware,
 # at most once a SESSION_REFRESH_SECONDS), so only idleness ends a session.
+SESSION_ENGINE = "accounts.sessions"  # Django's database sessions, read without the ORM
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 120) * 60
 SESSION_REFRESH_SECONDS = 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = False

@@ -4,10 +4,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.contrib.sessions.backends.db import SessionStore as DjangoStore
 from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+
+from accounts.sessions import SessionStore
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -56,3 +59,19 @@ def test_anonymous_visitors_get_no_session_written(client, db):
     with CaptureQueriesContext(connection) as queries:
         client.get(reverse("accounts:login"))
     assert not any("django_session" in q["sql"] for q in queries)
+
+
+def test_the_session_read_finds_a_live_session_and_not_an_expired_or_unknown_one(signed_in, settings):
+    """accounts/sessions.py writes the read out; it must answer as Django's own store does."""
+    key = signed_in.session.session_key
+    expires = expiry(signed_in)
+    with time_machine.travel(expires - timedelta(seconds=1), tick=False):
+        ours, django = SessionStore(key), DjangoStore(key)
+        assert ours.load() == django.load() and "_auth_user_id" in ours.load()
+    with time_machine.travel(expires + timedelta(seconds=1), tick=False):
+        ours, django = SessionStore(key), DjangoStore(key)
+        assert ours.load() == django.load() == {}
+        assert ours.session_key is None
+    assert SessionStore("no-such-session-key-0123456789").load() == {}
+    with time_machine.travel(expires + timedelta(seconds=1), tick=False):
+        assert signed_in.get(reverse("home")).status_code == 302  # signed out by idleness
