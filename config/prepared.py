@@ -72,6 +72,9 @@ class PreparedQuery:
     def _compile(self, arity: int) -> _Compiled:
         """Compile the queryset once (two threads doing it at once compile the same thing)."""
         queryset = self._build(*(_MARKER - index for index in range(arity)))
+        if queryset._prefetch_related_lookups or queryset._known_related_objects or queryset.query.is_sliced:
+            # Each of these is applied outside the compiled SQL, or collides with fetch()'s LIMIT.
+            raise ValueError("A prepared queryset cannot prefetch, come from a related manager or be sliced.")
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, compiled_params = compiler.as_sql()
         params = []

@@ -118,3 +118,21 @@ def test_a_parameter_the_sql_does_not_carry_is_refused_when_compiling(threads):
     prepared = PreparedQuery(lambda pk, title: Thread.objects.filter(pk=pk, title=str(title)))
     with pytest.raises(ValueError, match=r"Parameters \[1\]"):
         prepared.fetch(threads[0].pk, 0)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda pk: Thread.objects.filter(pk=pk).prefetch_related("replies"),
+        lambda pk: Thread.objects.filter(pk=pk)[:1],
+    ],
+    ids=["prefetch", "slice"],
+)
+def test_what_the_compiled_sql_would_silently_drop_is_refused(threads, build):
+    with pytest.raises(ValueError, match="cannot prefetch"):
+        PreparedQuery(build).fetch(threads[0].pk)
+
+
+def test_a_related_managers_queryset_is_refused(threads):
+    with pytest.raises(ValueError, match="related manager"):
+        PreparedQuery(lambda pk: threads[0].circle.threads.filter(pk=pk)).fetch(threads[0].pk)
