@@ -24,7 +24,8 @@ def browser(monkeypatch):
             executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
         )
         yield chromium
+        # ORM calls made while Playwright's loop ran opened their own connection; close it while
+        # that loop still runs (afterwards it is out of reach) so the test database can be dropped.
+        connections.close_all()
         chromium.close()
-    # ORM calls made while Playwright's loop ran opened their own connection; close it so the
-    # test database can be dropped at the end of the run.
     connections.close_all()
