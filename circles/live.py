@@ -255,10 +255,11 @@ def _not_member() -> LiveError:
 def _lock_room(session_id: int) -> LiveRoom:
     """Lock (creating on first use) the session's room row. Caller is inside transaction.atomic.
 
-    Every command starts here, so the common case is one statement: the room exists. The circle
-    and organisation load when a rarer command needs them (ending, rounds, a snapshot).
+    The session loads after the lock, when first used: read with the lock, it would be as it was
+    before a wait for that lock (see _SEQ_WHEN_BEGUN), and a sweep queued behind the facilitator's
+    end would end the session again. The circle and organisation load when needed too.
     """
-    rooms = LiveRoom.objects.select_for_update(of=("self",)).select_related("session")
+    rooms = LiveRoom.objects.select_for_update()
     try:
         room = rooms.get(pk=session_id)
     except LiveRoom.DoesNotExist:
@@ -741,7 +742,12 @@ def perform(*, session_id: int, user_id: int, command: Command, now: datetime | 
     again. A command that changes nothing is acknowledged with the current seq and no event.
     """
     now = now or timezone.now()
-    if command.type == "message.post" and connection.vendor == "postgresql":
+    # Only in autocommit: inside a caller's transaction a failed statement would abort it.
+    if (
+        command.type == "message.post"
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+    ):
         text = _message_text(command.fields["text"])
         seq = _post_at_once(session_id, user_id, command.client_id, text, now) if text else None
         if seq is not None:
@@ -773,17 +779,25 @@ def perform(*, session_id: int, user_id: int, command: Command, now: datetime | 
     return {"seq": seq, "duplicate": False}
 
 
-# One statement instead of three ORM queries (room lock, membership, command id): what perform()
-# needs to decide, read under the room's lock. At most one row: one room per session, one active
-# membership per person and circle, one command per id. SQLite has no FOR UPDATE; its
-# transactions take the database's write lock when they begin (transaction_mode IMMEDIATE).
 _ACTIVE_MEMBER = (  # m is the person's membership of session s's circle; parameter: user id
     "m.circle_id = s.circle_id AND m.user_id = %s AND m.left_at IS NULL "
     "AND EXISTS (SELECT 1 FROM accounts_user u WHERE u.id = m.user_id AND u.is_active)"
 )
 _SAME_COMMAND = "c.session_id = r.session_id AND c.user_id = %s AND c.client_id = %s"
+# The room's last_seq as the statement's snapshot saw it. A statement that waited for the room's
+# lock gets the room row as the writer before it left it, but every other table (the session's
+# status, memberships, command ids) as they were when it began: a line queued behind
+# `session.end` would still see the session open. So a statement whose locked row no longer
+# matches this knows that it waited behind a writer and that its other reads may be stale.
+_SEQ_WHEN_BEGUN = "(SELECT l.last_seq FROM circles_liveroom l WHERE l.session_id = r.session_id)"
+# One statement instead of three ORM queries (room lock, membership, command id): what perform()
+# needs to decide, read under the room's lock (read again if it waited for that lock). At most
+# one row: one room per session, one active membership per person and circle, one command per
+# id. SQLite has no FOR UPDATE; its transactions take the database's write lock when they begin
+# (transaction_mode IMMEDIATE).
 _LOCK_FOR_COMMAND = (
-    "SELECT r.last_seq, r.state, s.circle_id, s.status, s.facilitator_id, m.id, m.role, c.seq "  # noqa: S608  # nosec B608  # constant fragments, values bound
+    "SELECT r.last_seq, r.state, s.circle_id, s.status, s.facilitator_id, m.id, m.role, c.seq, "  # noqa: S608  # nosec B608  # constant fragments, values bound
+    f"{_SEQ_WHEN_BEGUN} "
     "FROM circles_liveroom r "
     "JOIN circles_circlesession s ON s.id = r.session_id "
     f"LEFT JOIN circles_membership m ON {_ACTIVE_MEMBER} "
@@ -799,14 +813,20 @@ def _lock_for_command(session_id: int, user_id: int, client_id: str) -> tuple:
     sql = _LOCK_FOR_COMMAND
     if connection.features.has_select_for_update_of:
         sql += " FOR UPDATE OF r"
+    params = [user_id, user_id, client_id, session_id]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id, user_id, client_id, session_id])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
         if row is None:
             _lock_room(session_id)  # the room's first use: create it
-            cursor.execute(sql, [user_id, user_id, client_id, session_id])
+            cursor.execute(sql, params)
             row = cursor.fetchone()
-    last_seq, state, circle_id, status, facilitator_id, membership_id, role, done = row
+        if row[0] != row[-1]:
+            # It waited behind another write to the room: read again, now under our lock, so
+            # the session, membership and command id are as that write left them.
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    last_seq, state, circle_id, status, facilitator_id, membership_id, role, done, _ = row
     db = connection.alias
     session = CircleSession.from_db(
         db, ["id", "circle_id", "status", "facilitator_id"], [session_id, circle_id, status, facilitator_id]
@@ -826,14 +846,16 @@ def _lock_for_command(session_id: int, user_id: int, client_id: str) -> tuple:
 # data-modifying WITH): instead of BEGIN, the locking read, the writes and COMMIT, four round
 # trips and most of a command's CPU. It claims the next seq under the room row's lock, as every
 # write does, and writes the event and the command id only if the session is open, the person
-# an active member and the id new. Any other case (no room yet, not allowed, a resent id)
-# changes nothing and returns no row; perform() then takes its usual path, which says why.
+# an active member and the id new. Any other case (no room yet, not allowed, a resent id, or a
+# wait behind another write to the room, after which those checks may be stale) changes nothing
+# and returns no row; perform() then takes its usual path, which says why.
 _POST_AT_ONCE = (
     "WITH room AS ("  # noqa: S608  # nosec B608  # constant fragments, values bound
     "UPDATE circles_liveroom r SET last_seq = r.last_seq + 1 FROM circles_circlesession s "
     "WHERE r.session_id = %s AND s.id = r.session_id AND s.status IN (%s, %s) "
     f"AND EXISTS (SELECT 1 FROM circles_membership m WHERE {_ACTIVE_MEMBER}) "
     f"AND NOT EXISTS (SELECT 1 FROM circles_clientcommand c WHERE {_SAME_COMMAND}) "
+    f"AND r.last_seq = {_SEQ_WHEN_BEGUN} "
     "RETURNING r.session_id, r.last_seq), "
     "event AS (INSERT INTO circles_sessionevent (session_id, seq, kind, actor_id, patch, text, created_at) "
     "SELECT r.session_id, r.last_seq, %s, %s, '{}', %s, %s FROM room r) "
@@ -852,8 +874,8 @@ def _post_at_once(session_id: int, user_id: int, client_id: str, text: str, now:
             cursor.execute(_POST_AT_ONCE, [*params, user_id, client_id, at])
             row = cursor.fetchone()
     except IntegrityError:
-        # The same id, resent from another tab, committed while this waited for the room's
-        # lock: the usual path finds it and answers as for any resent command.
+        # The same id committed while this waited for the room's lock, by a command that
+        # changed nothing (so last_seq did not move): the usual path answers it as a resend.
         return None
     if row is None:
         return None
