@@ -742,6 +742,16 @@ def perform(*, session_id: int, user_id: int, command: Command, now: datetime | 
     again. A command that changes nothing is acknowledged with the current seq and no event.
     """
     now = now or timezone.now()
+    try:
+        return _apply(session_id, user_id, command, now)
+    except IntegrityError:
+        # The same id, sent from another tab by a command that changed nothing (so last_seq did
+        # not move), committed while this one waited for the room: the ids read before the wait
+        # missed it and the insert hit the unique constraint. Asked again, it is a resend.
+        return _apply(session_id, user_id, command, now)
+
+
+def _apply(session_id: int, user_id: int, command: Command, now: datetime) -> dict:
     # Only in autocommit: inside a caller's transaction a failed statement would abort it.
     if (
         command.type == "message.post"
@@ -869,14 +879,9 @@ def _post_at_once(session_id: int, user_id: int, client_id: str, text: str, now:
     at = connection.ops.adapt_datetimefield_value(now)
     open_ = (CircleSession.Status.SCHEDULED.value, CircleSession.Status.LIVE.value)
     params = [session_id, *open_, user_id, user_id, client_id, "message.posted", user_id, text, at]
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(_POST_AT_ONCE, [*params, user_id, client_id, at])
-            row = cursor.fetchone()
-    except IntegrityError:
-        # The same id committed while this waited for the room's lock, by a command that
-        # changed nothing (so last_seq did not move): the usual path answers it as a resend.
-        return None
+    with connection.cursor() as cursor:
+        cursor.execute(_POST_AT_ONCE, [*params, user_id, client_id, at])
+        row = cursor.fetchone()
     if row is None:
         return None
     payload = _payload(row[0], "message.posted", user_id, now, {}, text)
