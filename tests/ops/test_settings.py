@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kombu
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -114,6 +115,24 @@ def test_development_defaults_need_no_server(load_settings, tmp_path):
     assert loaded.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
     assert loaded.CELERY_BROKER_URL == "filesystem://"
     assert Path(loaded.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]).is_dir()
+
+
+def test_the_filesystem_broker_writes_only_under_var(load_settings, tmp_path, monkeypatch):
+    """kombu keeps its exchange tables in ./control unless told: `make run` and test runs
+    without Redis left that directory in whatever directory they ran in."""
+    loaded = load_settings()
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    options = loaded.CELERY_BROKER_TRANSPORT_OPTIONS
+    with kombu.Connection(loaded.CELERY_BROKER_URL, transport_options=options) as broker:
+        queue = kombu.Queue("celery", kombu.Exchange("celery"), routing_key="celery")
+        broker.Producer().publish(
+            {"task": "noop"}, exchange=queue.exchange, routing_key="celery", declare=[queue]
+        )
+    assert list(workdir.iterdir()) == []
+    assert (Path(options["control_folder"]) / "celery.exchange").is_file()
+    assert len(list(Path(options["data_folder_out"]).iterdir())) == 1
 
 
 def test_database_url_picks_postgres_with_a_connect_timeout(load_settings):
